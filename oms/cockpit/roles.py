@@ -1,0 +1,123 @@
+"""Roles are groups of permissions, defined here and applied by a migration and `sync_roles`.
+
+Each entry is "app_label.codename", or "app_label.view_*" / "app_label.*" for every matching
+permission of that app. Money and irreversible actions (refunds, cancellations after payment, hold
+releases, stock adjustments) have their own permission and only the roles that own them get it.
+"""
+
+from fnmatch import fnmatch
+
+SUPPORT_L1 = "Support L1"
+SUPPORT_L2 = "Support L2"
+WAREHOUSE = "Warehouse"
+FINANCE = "Finance"
+FINANCE_MANAGER = "Finance manager"
+ADMINISTRATOR = "Administrator"
+API_CLIENT = "API client"
+
+_VIEW_ORDERS = ["orders.view_*"]
+
+_SUPPORT_L1 = [
+    *_VIEW_ORDERS,
+    "orders.import_order",
+    "orders.submit_order",
+    "orders.add_note",
+    "orders.tag_order",
+    "orders.place_hold",
+    "orders.change_address_order",
+    "orders.cancel_order",
+]
+
+ROLES: dict[str, list[str]] = {
+    SUPPORT_L1: _SUPPORT_L1,
+    SUPPORT_L2: [
+        *_SUPPORT_L1,
+        "orders.cancel_paid_order",
+        "orders.release_hold",
+        "orders.flag_order",
+        "orders.accept_review_order",
+        "orders.approve_order",
+        "orders.change_customer",
+        "integrations.view_*",
+    ],
+    WAREHOUSE: [
+        *_VIEW_ORDERS,
+        "orders.start_preparation_order",
+        "orders.ship_order",
+        "orders.deliver_order",
+        "orders.add_note",
+        "orders.place_hold",
+    ],
+    FINANCE: [
+        *_VIEW_ORDERS,
+        "orders.record_payment_order",
+        "orders.accept_on_terms_order",
+        "orders.complete_order",
+        "orders.add_note",
+        "orders.place_hold",
+        "integrations.view_*",
+    ],
+    FINANCE_MANAGER: [
+        *_VIEW_ORDERS,
+        "orders.record_payment_order",
+        "orders.accept_on_terms_order",
+        "orders.complete_order",
+        "orders.add_note",
+        "orders.place_hold",
+        "orders.release_hold",
+        "orders.cancel_order",
+        "orders.cancel_paid_order",
+        "orders.approve_order",
+        "integrations.view_*",
+    ],
+    ADMINISTRATOR: [
+        "orders.*",
+        "inventory.*",
+        "fulfillment.*",
+        "returns.*",
+        "billing.*",
+        "integrations.*",
+        "core.*",
+        "auth.*",
+        "authtoken.*",
+    ],
+    API_CLIENT: [
+        *_VIEW_ORDERS,
+        "orders.import_order",
+        "orders.submit_order",
+        "orders.record_payment_order",
+        "orders.cancel_order",
+        "orders.cancel_paid_order",
+        "orders.start_preparation_order",
+        "orders.ship_order",
+        "orders.deliver_order",
+        "orders.complete_order",
+        "orders.add_note",
+        "orders.tag_order",
+        "orders.place_hold",
+        "orders.change_address_order",
+    ],
+}
+
+
+def resolve(patterns: list[str], available: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """(app_label, codename) pairs matched by the patterns."""
+    wanted = set()
+    for pattern in patterns:
+        app_pattern, code_pattern = pattern.split(".", 1)
+        wanted |= {(a, c) for a, c in available if a == app_pattern and fnmatch(c, code_pattern)}
+    return wanted
+
+
+def sync_roles(group_model, permission_model) -> dict[str, int]:
+    """Create the groups and set each one's permissions to exactly its role. Returns counts."""
+    permissions = {
+        (p.content_type.app_label, p.codename): p for p in permission_model.objects.select_related("content_type")
+    }
+    counts = {}
+    for name, patterns in ROLES.items():
+        group, _ = group_model.objects.get_or_create(name=name)
+        chosen = [permissions[key] for key in sorted(resolve(patterns, list(permissions)))]
+        group.permissions.set(chosen)
+        counts[name] = len(chosen)
+    return counts

@@ -1,0 +1,16 @@
+"""The test suite runs on PostgreSQL (DATABASE_URL, default: the local server)."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/oms")
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "false")
+
+from oms.settings.base import *  # noqa: E402,F403
+from oms.settings.base import DATABASES  # noqa: E402
+
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_oms")}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+OMS_OUTBOX_BACKOFF_BASE_SECONDS = 0.0
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -1,0 +1,476 @@
+import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+
+from oms.core.history import AuditHistory
+from orders.choices import (
+    CancelReason,
+    ChannelKind,
+    FulfillmentStatus,
+    HoldReason,
+    OrderEventType,
+    OrderStatus,
+    PaymentStatus,
+)
+
+MONEY = {"max_digits": 14, "decimal_places": 4}
+RATE = {"max_digits": 7, "decimal_places": 6}
+
+
+class Channel(models.Model):
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=16, choices=ChannelKind.choices)
+    commission_rate = models.DecimalField(
+        **RATE, default=Decimal("0"), validators=[MinValueValidator(0), MaxValueValidator(1)]
+    )
+    default_currency = models.CharField(max_length=3, default="EUR")
+    prices_include_tax = models.BooleanField(default=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = AuditHistory()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(commission_rate__gte=0) & Q(commission_rate__lte=1), name="channel_commission_0_1"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Customer(models.Model):
+    # One customer per e-mail address (case-insensitive), so concurrent imports of two orders from
+    # a new customer cannot create two records. Near-duplicates (phone, address) are merged later.
+    email = models.EmailField()
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    company_name = models.CharField(max_length=200, blank=True)
+    locale = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
+    # Room for B2B: an account allowed to order on payment terms (net N days).
+    payment_terms_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    is_test = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = AuditHistory()
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [models.UniqueConstraint(Lower("email"), name="uniq_customer_email_ci")]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=40, unique=True)
+    color = models.CharField(max_length=7, default="#6b7280")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# States from which an order may still be canceled (after shipping: a return, then a refund).
+CANCELABLE_STATES = [
+    OrderStatus.DRAFT,
+    OrderStatus.PENDING_APPROVAL,
+    OrderStatus.AWAITING_PAYMENT,
+    OrderStatus.UNDER_REVIEW,
+    OrderStatus.CONFIRMED,
+    OrderStatus.IN_PREPARATION,
+]
+
+
+def _can_cancel(order: "Order", user) -> bool:
+    if not user.has_perm("orders.cancel_order"):
+        return False
+    # Canceling money already taken has its own permission: it triggers a refund.
+    return not order.has_received_money or user.has_perm("orders.cancel_paid_order")
+
+
+class Order(ConcurrentTransitionMixin, models.Model):
+    number = models.CharField(max_length=32, unique=True, editable=False)
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="orders")
+    external_id = models.CharField(max_length=128, null=True, blank=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    email = models.EmailField(help_text=_("The address the customer gave for this order (snapshot)."))
+    locale = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
+    currency = models.CharField(max_length=3)
+    prices_include_tax = models.BooleanField(default=True)
+
+    status = FSMField(
+        max_length=24, choices=OrderStatus.choices, default=OrderStatus.DRAFT, protected=True, db_index=True
+    )
+    payment_status = models.CharField(
+        max_length=24, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID, db_index=True
+    )
+    fulfillment_status = models.CharField(
+        max_length=24, choices=FulfillmentStatus.choices, default=FulfillmentStatus.UNFULFILLED, db_index=True
+    )
+    requires_approval = models.BooleanField(default=False)
+    on_payment_terms = models.BooleanField(default=False)
+
+    billing_address = models.JSONField(default=dict)
+    shipping_address = models.JSONField(default=dict)
+    shipping_method = models.CharField(max_length=80, blank=True)
+    shipping_price = models.DecimalField(**MONEY, default=Decimal("0"))
+    shipping_tax_rate = models.DecimalField(**RATE, default=Decimal("0"))
+    shipping_net = models.DecimalField(**MONEY, default=Decimal("0"))
+    shipping_tax = models.DecimalField(**MONEY, default=Decimal("0"))
+
+    # Totals are recomputed from lines and shipping by one function, never typed in.
+    discount_total = models.DecimalField(**MONEY, default=Decimal("0"))
+    total_net = models.DecimalField(**MONEY, default=Decimal("0"))
+    total_tax = models.DecimalField(**MONEY, default=Decimal("0"))
+    total_gross = models.DecimalField(**MONEY, default=Decimal("0"))
+    amount_authorized = models.DecimalField(**MONEY, default=Decimal("0"))
+    amount_paid = models.DecimalField(**MONEY, default=Decimal("0"))
+    amount_refunded = models.DecimalField(**MONEY, default=Decimal("0"))
+    payment_method = models.CharField(max_length=40, blank=True)
+    payment_reference = models.CharField(max_length=128, blank=True)
+
+    is_test = models.BooleanField(default=False, db_index=True)
+    risk_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    purchase_order_number = models.CharField(max_length=64, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="orders")
+
+    placed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    promised_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=32, choices=CancelReason.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = AuditHistory(excluded_fields=["updated_at"])
+
+    class Meta:
+        ordering = ["-placed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="uniq_order_channel_external_id",
+            ),
+            models.CheckConstraint(condition=Q(amount_paid__gte=0), name="order_amount_paid_gte_0"),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__gte=0) & Q(amount_refunded__lte=models.F("amount_paid")),
+                name="order_refunded_lte_paid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-placed_at"], name="order_status_placed_idx"),
+            models.Index(fields=["channel", "-placed_at"], name="order_channel_placed_idx"),
+            models.Index(Lower("email"), name="order_email_ci_idx"),
+        ]
+        permissions = [
+            ("import_order", "Can create or import orders"),
+            ("submit_order", "Can submit a draft order"),
+            ("approve_order", "Can approve an order pending approval"),
+            ("record_payment_order", "Can record a payment on an order"),
+            ("accept_on_terms_order", "Can accept an order on payment terms"),
+            ("flag_order", "Can flag an order for review"),
+            ("accept_review_order", "Can accept an order under review"),
+            ("start_preparation_order", "Can start preparing an order"),
+            ("ship_order", "Can record shipments of an order"),
+            ("deliver_order", "Can mark an order delivered"),
+            ("complete_order", "Can close a delivered order"),
+            ("cancel_order", "Can cancel an unpaid order"),
+            ("cancel_paid_order", "Can cancel an order after payment"),
+            ("place_hold", "Can place a hold on an order"),
+            ("release_hold", "Can release a hold"),
+            ("add_note", "Can add an internal note"),
+            ("tag_order", "Can tag and untag orders"),
+            ("change_address_order", "Can change an order's addresses before shipping"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    # --- facts the transitions read -------------------------------------------------------
+    @property
+    def has_received_money(self) -> bool:
+        return self.amount_paid > 0
+
+    @property
+    def is_settled(self) -> bool:
+        """Paid or authorized in full, or accepted on payment terms."""
+        return self.payment_status in {PaymentStatus.PAID, PaymentStatus.AUTHORIZED, PaymentStatus.ON_TERMS}
+
+    def has_lines(self) -> bool:
+        return self.lines.exists()
+
+    def has_no_active_hold(self) -> bool:
+        return not self.holds.filter(released_at__isnull=True).exists()
+
+    def has_nothing_shipped(self) -> bool:
+        return not self.lines.filter(quantity_shipped__gt=0).exists()
+
+    def customer_has_terms(self) -> bool:
+        return self.customer.payment_terms_days is not None
+
+    def is_paid_or_authorized(self) -> bool:
+        return self.payment_status in {PaymentStatus.PAID, PaymentStatus.AUTHORIZED}
+
+    def is_fully_shipped(self) -> bool:
+        return self.fulfillment_status in {
+            FulfillmentStatus.SHIPPED,
+            FulfillmentStatus.PARTIALLY_DELIVERED,
+            FulfillmentStatus.DELIVERED,
+        }
+
+    def has_shipped_something(self) -> bool:
+        return self.fulfillment_status != FulfillmentStatus.UNFULFILLED
+
+    def is_fully_delivered(self) -> bool:
+        return self.fulfillment_status == FulfillmentStatus.DELIVERED
+
+    def return_window_elapsed(self) -> bool:
+        if self.delivered_at is None:
+            return False
+        window = datetime.timedelta(days=settings.OMS_RETURN_WINDOW_DAYS)
+        return timezone.now() >= self.delivered_at + window
+
+    # --- transitions: set this row's own fields only; services do the rest ----------------
+    @transition(
+        field=status,
+        source=OrderStatus.DRAFT,
+        target=RETURN_VALUE(OrderStatus.PENDING_APPROVAL, OrderStatus.AWAITING_PAYMENT),
+        conditions=[has_lines],
+        permission="orders.submit_order",
+    )
+    def submit(self):
+        return OrderStatus.PENDING_APPROVAL if self.requires_approval else OrderStatus.AWAITING_PAYMENT
+
+    @transition(
+        field=status,
+        source=OrderStatus.PENDING_APPROVAL,
+        target=OrderStatus.AWAITING_PAYMENT,
+        permission="orders.approve_order",
+    )
+    def approve(self):
+        pass
+
+    @transition(
+        field=status,
+        source=OrderStatus.AWAITING_PAYMENT,
+        target=OrderStatus.CONFIRMED,
+        conditions=[is_paid_or_authorized],
+        permission="orders.record_payment_order",
+    )
+    def pay(self):
+        self.confirmed_at = timezone.now()
+
+    @transition(
+        field=status,
+        source=OrderStatus.AWAITING_PAYMENT,
+        target=OrderStatus.CONFIRMED,
+        conditions=[customer_has_terms],
+        permission="orders.accept_on_terms_order",
+    )
+    def accept_on_terms(self):
+        self.on_payment_terms = True
+        self.confirmed_at = timezone.now()
+
+    @transition(
+        field=status,
+        source=[OrderStatus.AWAITING_PAYMENT, OrderStatus.CONFIRMED],
+        target=OrderStatus.UNDER_REVIEW,
+        permission="orders.flag_order",
+    )
+    def flag_for_review(self):
+        pass
+
+    @transition(
+        field=status,
+        source=OrderStatus.UNDER_REVIEW,
+        target=RETURN_VALUE(OrderStatus.CONFIRMED, OrderStatus.AWAITING_PAYMENT),
+        permission="orders.accept_review_order",
+    )
+    def accept(self):
+        if self.is_settled:
+            self.confirmed_at = self.confirmed_at or timezone.now()
+            return OrderStatus.CONFIRMED
+        return OrderStatus.AWAITING_PAYMENT
+
+    @transition(
+        field=status,
+        source=OrderStatus.CONFIRMED,
+        target=OrderStatus.IN_PREPARATION,
+        conditions=[has_no_active_hold],
+        permission="orders.start_preparation_order",
+    )
+    def start_preparation(self):
+        pass
+
+    @transition(
+        field=status,
+        source=[OrderStatus.IN_PREPARATION, OrderStatus.PARTIALLY_SHIPPED],
+        target=RETURN_VALUE(OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED),
+        conditions=[has_shipped_something],
+        permission="orders.ship_order",
+    )
+    def ship(self):
+        return OrderStatus.SHIPPED if self.is_fully_shipped() else OrderStatus.PARTIALLY_SHIPPED
+
+    @transition(
+        field=status,
+        source=OrderStatus.SHIPPED,
+        target=OrderStatus.DELIVERED,
+        conditions=[is_fully_delivered],
+        permission="orders.deliver_order",
+    )
+    def deliver(self):
+        self.delivered_at = timezone.now()
+
+    @transition(
+        field=status,
+        source=OrderStatus.DELIVERED,
+        target=OrderStatus.COMPLETED,
+        conditions=[return_window_elapsed],
+        permission="orders.complete_order",
+    )
+    def complete(self):
+        self.completed_at = timezone.now()
+
+    @transition(
+        field=status,
+        source=CANCELABLE_STATES,
+        target=OrderStatus.CANCELED,
+        conditions=[has_nothing_shipped],
+        permission=_can_cancel,
+    )
+    def cancel(self, *, reason: str):
+        self.cancel_reason = reason
+        self.canceled_at = timezone.now()
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    line_number = models.PositiveSmallIntegerField()
+    # Snapshot of what was sold: a later catalog or price change never rewrites it.
+    sku = models.CharField(max_length=64, db_index=True)
+    name = models.CharField(max_length=255)
+    attributes = models.JSONField(default=dict, blank=True)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(**MONEY)
+    discount_amount = models.DecimalField(**MONEY, default=Decimal("0"))
+    promotion = models.JSONField(default=dict, blank=True)
+    tax_rate = models.DecimalField(**RATE, default=Decimal("0"))
+    total_net = models.DecimalField(**MONEY)
+    tax_amount = models.DecimalField(**MONEY)
+    total_gross = models.DecimalField(**MONEY)
+    quantity_canceled = models.PositiveIntegerField(default=0)
+    quantity_shipped = models.PositiveIntegerField(default=0)
+    quantity_delivered = models.PositiveIntegerField(default=0)
+    promised_at = models.DateTimeField(null=True, blank=True)
+    history = AuditHistory()
+
+    class Meta:
+        ordering = ["order", "line_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "line_number"], name="uniq_order_line_number"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_gt_0"),
+            models.CheckConstraint(
+                condition=Q(quantity_canceled__lte=models.F("quantity") - models.F("quantity_shipped")),
+                name="order_line_canceled_plus_shipped_lte_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_delivered__lte=models.F("quantity_shipped")),
+                name="order_line_delivered_lte_shipped",
+            ),
+            models.CheckConstraint(condition=Q(discount_amount__gte=0), name="order_line_discount_gte_0"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="order_line_unit_price_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}/{self.line_number} {self.sku} × {self.quantity}"
+
+    @property
+    def quantity_open(self) -> int:
+        """Still to ship."""
+        return self.quantity - self.quantity_canceled - self.quantity_shipped
+
+
+class OrderHold(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="holds")
+    reason = models.CharField(max_length=24, choices=HoldReason.choices)
+    note = models.TextField(blank=True)
+    placed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    placed_at = models.DateTimeField(default=timezone.now)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+    release_note = models.TextField(blank=True)
+    history = AuditHistory()
+
+    class Meta:
+        ordering = ["-placed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "reason"], condition=Q(released_at__isnull=True), name="uniq_active_hold_per_reason"
+            )
+        ]
+        indexes = [models.Index(fields=["reason"], condition=Q(released_at__isnull=True), name="order_hold_active_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} on {self.order_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.released_at is None
+
+
+class OrderNote(models.Model):
+    """Internal notes: for staff only, never shown to the customer. Immutable once written."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Note on {self.order_id} by {self.author_id}"
+
+
+class OrderEvent(models.Model):
+    """The order's typed timeline. Append-only: written by services in their transaction."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=32, choices=OrderEventType.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    reason = models.TextField(blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["order", "created_at"], name="order_event_timeline_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} ({self.order_id})"

@@ -1,0 +1,64 @@
+"""Test data built through the real services (factories only for rows that have no service)."""
+
+import itertools
+from decimal import Decimal
+
+import factory
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+
+from orders.models import Channel
+
+_seq = itertools.count(1)
+
+
+class ChannelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Channel
+        django_get_or_create = ("code",)
+
+    code = "web"
+    name = "Web store"
+    kind = "web"
+    commission_rate = Decimal("0")
+
+
+def ensure_roles() -> None:
+    if not Group.objects.filter(name="API client").exists():
+        call_command("sync_roles", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+
+def make_user(*roles: str, username: str | None = None, **extra) -> User:
+    """A staff user in the given role groups (names from oms.cockpit.roles)."""
+    ensure_roles()
+    user = User.objects.create_user(username=username or f"user{next(_seq)}", password="pw", is_staff=True, **extra)
+    for role in roles:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def order_payload(**overrides) -> dict:
+    """A valid intake payload: 3 lines, tax-inclusive EUR, paid by card."""
+    n = next(_seq)
+    payload = {
+        "channel": "web",
+        "external_id": f"ext-{n}",
+        "currency": "EUR",
+        "customer": {"email": f"customer{n}@example.com", "first_name": "Ann", "last_name": "Lee"},
+        "billing_address": {
+            "name": "Ann Lee",
+            "line1": "1 rue de la Paix",
+            "postal_code": "75002",
+            "city": "Paris",
+            "country": "FR",
+        },
+        "shipping": {"method": "standard", "price": "4.90", "tax_rate": "0.20"},
+        "lines": [
+            {"sku": "MUG-1", "name": "Mug", "quantity": 2, "unit_price": "12.00", "tax_rate": "0.20"},
+            {"sku": "TEE-1", "name": "T-shirt", "quantity": 1, "unit_price": "25.00", "tax_rate": "0.20"},
+            {"sku": "BOOK-1", "name": "Book", "quantity": 1, "unit_price": "10.55", "tax_rate": "0.055"},
+        ],
+        "payment": {"status": "paid", "method": "card", "reference": f"pay-{n}"},
+    }
+    payload.update(overrides)
+    return payload
