@@ -175,8 +175,13 @@ def test_order_totals_are_recomputed_from_lines_with_half_up_rounding(api_user, 
 def test_tax_exclusive_prices_add_tax_on_top(api_user, channel):
     order, _ = services.order_create(
         actor=api_user,
-        **_payload(prices_include_tax=False, lines=[{"sku": "A", "name": "A", "quantity": 3, "unit_price": "0.35",
-                                                     "tax_rate": "0.2", "discount": "0.05"}], shipping=None),
+        **_payload(
+            prices_include_tax=False,
+            lines=[
+                {"sku": "A", "name": "A", "quantity": 3, "unit_price": "0.35", "tax_rate": "0.2", "discount": "0.05"}
+            ],
+            shipping=None,
+        ),
     )
     line = order.lines.get()
     assert (line.total_net, line.tax_amount, line.total_gross) == (Decimal("1.00"), Decimal("0.20"), Decimal("1.20"))
@@ -307,8 +312,9 @@ def test_address_change_before_shipping_is_audited_and_refused_after(api_user, c
     order = order_in_state(S.CONFIRMED, actor=api_user)
     new = {"name": "Ann Lee", "line1": "2 quai Saint-Antoine", "postal_code": "69002", "city": "Lyon", "country": "fr"}
 
-    order = services.order_change_address(order=order, actor=administrator, kind="shipping", address=new,
-                                          reason="Customer moved")
+    order = services.order_change_address(
+        order=order, actor=administrator, kind="shipping", address=new, reason="Customer moved"
+    )
 
     assert order.shipping_address["city"] == "Lyon"
     assert order.shipping_address["country"] == "FR"
@@ -327,8 +333,12 @@ def test_address_change_before_shipping_is_audited_and_refused_after(api_user, c
 def test_bad_address_is_a_validation_error_with_fields(api_user, channel, administrator):
     order = order_in_state(S.CONFIRMED, actor=api_user)
     with pytest.raises(ValidationError) as excinfo:
-        services.order_change_address(order=order, actor=administrator, kind="billing",
-                                      address={"name": "", "line1": "x", "city": "y", "country": "XX"})
+        services.order_change_address(
+            order=order,
+            actor=administrator,
+            kind="billing",
+            address={"name": "", "line1": "x", "city": "y", "country": "XX"},
+        )
     assert set(excinfo.value.extra["fields"]["address"]) == {"name", "country"}
 
 

@@ -1,0 +1,119 @@
+"""Real threads, each with its own PostgreSQL connection, started together on a barrier."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from oms.cockpit import roles
+from oms.core.errors import ApplicationError
+from orders import services
+from orders.choices import OrderEventType, OrderStatus
+from orders.models import Customer, Order, OrderEvent
+from orders.tests.factories import ChannelFactory, make_user, order_payload
+from orders.tests.states import order_in_state
+
+
+def run_together(count: int, work) -> list:
+    """Run work(i) in `count` threads released at the same instant; results or exceptions, in order."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def target(i):
+        try:
+            barrier.wait(timeout=30)
+            results[i] = work(i)
+        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread got
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_imports_of_one_order_create_exactly_one():
+    ChannelFactory()
+    api = make_user(roles.API_CLIENT)
+    payload = order_payload(external_id="shop-1001")
+
+    results = run_together(20, lambda i: services.order_create(actor=api, **payload))
+
+    assert all(isinstance(result, tuple) for result in results), results
+    assert sum(1 for _, created in results if created) == 1
+    assert len({order.number for order, _ in results}) == 1
+    assert Order.objects.count() == 1
+    assert Customer.objects.count() == 1
+    order = Order.objects.get()
+    assert order.lines.count() == 3
+    assert OrderEvent.objects.filter(order=order, type=OrderEventType.IMPORTED).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_imports_of_different_orders_get_distinct_numbers():
+    ChannelFactory()
+    api = make_user(roles.API_CLIENT)
+    payloads = [order_payload(customer={"email": "same@example.com"}) for _ in range(20)]
+
+    results = run_together(20, lambda i: services.order_create(actor=api, **payloads[i]))
+
+    assert all(isinstance(result, tuple) and result[1] for result in results), results
+    assert len({order.number for order, _ in results}) == 20
+    assert Customer.objects.count() == 1  # one customer per e-mail, also under concurrency
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_racing_start_preparation_has_one_winner():
+    ChannelFactory()
+    boss = make_user(roles.ADMINISTRATOR)
+    for _ in range(5):
+        order = order_in_state(OrderStatus.CONFIRMED, actor=boss)
+
+        def work(i, order=order):
+            if i == 0:
+                return services.order_cancel(order=order.pk, actor=boss, reason_code="customer_request")
+            return services.order_start_preparation(order=order.pk, actor=boss)
+
+        results = run_together(2, work)
+
+        final = Order.objects.get(pk=order.pk)
+        winners = [r for r in results if isinstance(r, Order)]
+        losers = [r for r in results if isinstance(r, ApplicationError)]
+        if final.status == OrderStatus.CANCELED:
+            # Cancel first; preparation then refused. Or preparation first; cancel from
+            # in_preparation is still allowed (nothing shipped), and both succeed in that order.
+            assert len(winners) in (1, 2)
+        else:
+            assert final.status == OrderStatus.IN_PREPARATION
+            assert len(winners) == 1
+        assert len(winners) + len(losers) == 2
+        types = list(final.events.values_list("type", flat=True))
+        assert types.count(OrderEventType.CANCELED) <= 1
+        assert types.count(OrderEventType.PREPARATION_STARTED) <= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_full_payments_record_only_one():
+    ChannelFactory()
+    finance = make_user(roles.FINANCE)
+    boss = make_user(roles.ADMINISTRATOR)
+    order = order_in_state(OrderStatus.AWAITING_PAYMENT, actor=boss)
+
+    results = run_together(
+        2, lambda i: services.order_mark_paid(order=order.pk, actor=finance, amount=str(order.total_gross))
+    )
+
+    assert sum(isinstance(r, Order) for r in results) == 1
+    refused = [r for r in results if isinstance(r, ApplicationError)]
+    assert len(refused) == 1
+    assert refused[0].code in {"overpayment", "transition_not_allowed"}
+    final = Order.objects.get(pk=order.pk)
+    assert final.amount_paid == final.total_gross
+    assert final.status == OrderStatus.CONFIRMED
+    assert final.events.filter(type=OrderEventType.PAYMENT_RECORDED).count() == 1
