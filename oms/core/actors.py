@@ -7,10 +7,13 @@ from django.contrib.auth import get_user_model
 def get_system_user():
     """The user that Celery tasks, commands and automation act as (created by a migration)."""
     user_model = get_user_model()
-    user, _ = user_model.objects.get_or_create(
+    user, created = user_model.objects.get_or_create(
         username=settings.OMS_SYSTEM_USERNAME,
-        defaults={"is_active": False, "first_name": "System"},
+        defaults={"is_active": True, "is_superuser": True, "first_name": "System"},
     )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
     return user
 
 

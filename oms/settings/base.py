@@ -155,6 +155,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Keep Django's JSON logging (with the order number) in workers too.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "outbox-dispatch": {"task": "integrations.tasks.outbox_dispatch", "schedule": 10.0},
     "idempotency-purge": {"task": "oms.core.tasks.idempotency_purge", "schedule": 3600.0},
