@@ -39,6 +39,7 @@ ROLES: dict[str, list[str]] = {
         "orders.approve_order",
         "orders.change_customer",
         "integrations.view_*",
+        "integrations.replay_outboxmessage",
     ],
     WAREHOUSE: [
         *_VIEW_ORDERS,
