@@ -56,6 +56,7 @@ class HoldReason(models.TextChoices):
     PAYMENT_OVERDUE = "payment_overdue", _("Payment overdue")
     SUPPLIER_DELAY = "supplier_delay", _("Supplier delay")
     STOCK_SHORTAGE = "stock_shortage", _("Stock shortage")
+    UNKNOWN_PRODUCT = "unknown_product", _("Unknown product")
     MANUAL = "manual", _("Manual")
 
 
@@ -81,6 +82,9 @@ class OrderEventType(models.TextChoices):
     ACCEPTED_ON_TERMS = "accepted_on_terms", _("Accepted on payment terms")
     FLAGGED_FOR_REVIEW = "flagged_for_review", _("Flagged for review")
     REVIEW_ACCEPTED = "review_accepted", _("Review accepted")
+    STOCK_ALLOCATED = "stock_allocated", _("Stock allocated")
+    BACKORDERED = "backordered", _("Backordered")
+    STOCK_RELEASED = "stock_released", _("Stock released")
     PREPARATION_STARTED = "preparation_started", _("Preparation started")
     SHIPMENT_RECORDED = "shipment_recorded", _("Shipment recorded")
     SHIPPED = "shipped", _("Order shipped")

@@ -372,6 +372,10 @@ class OrderLine(models.Model):
     # Snapshot of what was sold: a later catalog or price change never rewrites it.
     sku = models.CharField(max_length=64, db_index=True)
     name = models.CharField(max_length=255)
+    # The stock-managed product sold (blank for what is not stock-managed: services, gift cards).
+    product = models.ForeignKey(
+        "inventory.Product", on_delete=models.PROTECT, null=True, blank=True, related_name="order_lines"
+    )
     attributes = models.JSONField(default=dict, blank=True)
     quantity = models.PositiveIntegerField()
     unit_price = models.DecimalField(**MONEY)

@@ -7,14 +7,18 @@ actions, API endpoints, Celery tasks and commands all call these functions.
 """
 
 import datetime
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from inventory import services as inventory
+from inventory.models import Product, ReservationMode
 from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from oms.core.history import stamp
 from oms.core.logging import set_order
@@ -342,6 +346,8 @@ def order_create(
     if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) and 0 < len(t.strip()) <= 40 for t in tags):
         errors["tags"] = ["A list of tag names (1 to 40 characters) is required."]
         tags = []
+    when = placed_at or timezone.now()
+    products = _resolve_products(errors, clean_lines, when=when)
     if errors:
         raise ValidationError("The order is not valid.", code="invalid_order", fields=errors)
 
@@ -432,6 +438,7 @@ def order_create(
             line_number=index,
             sku=line.sku,
             name=line.name,
+            product=products.get(line.sku),
             attributes=line.attributes,
             quantity=line.quantity,
             unit_price=line.unit_price,
@@ -490,6 +497,16 @@ def order_create(
         if order.status == OrderStatus.AWAITING_PAYMENT and order.is_paid_or_authorized():
             _run_transition(order, "pay", actor=actor, check_permission=False)
             events.append((OrderEventType.CONFIRMED, "", {}))
+    unknown = [line.line_number for line in line_rows if line.product_id is None]
+    if unknown and settings.OMS_UNKNOWN_SKU == "hold":
+        # Nothing is lost: the order is kept and waits in the exception queue for a catalog fix.
+        note_text = f"Unknown SKU on line(s) {', '.join(map(str, unknown))}."
+        hold = OrderHold(order=order, reason=HoldReason.UNKNOWN_PRODUCT, note=note_text, placed_by=actor)
+        stamp(hold, actor=actor, reason=note_text)
+        hold.save()
+        events.append((OrderEventType.HOLD_PLACED, note_text, {"hold": hold.pk, "reason": hold.reason}))
+    if order.status == OrderStatus.CONFIRMED:
+        events += _allocate_stock(order, actor=actor, lines=line_rows)
     if changed:
         _save(
             order,
@@ -598,6 +615,7 @@ def order_mark_paid(
     if order.status == OrderStatus.AWAITING_PAYMENT and order.is_paid_or_authorized():
         _run_transition(order, "pay", actor=actor)
         events.append((OrderEventType.CONFIRMED, reason, {}))
+        events += _allocate_stock(order, actor=actor)
     _save(
         order,
         actor=actor,
@@ -623,19 +641,21 @@ def order_accept_on_terms(*, order: Order | int, actor, reason: str = "") -> Ord
     before = order.status
     _run_transition(order, "accept_on_terms", actor=actor)
     order.payment_status = derive_payment_status(order)
+    events = [
+        (
+            OrderEventType.ACCEPTED_ON_TERMS,
+            reason,
+            {"from": before, "to": order.status, "terms_days": order.customer.payment_terms_days},
+        )
+    ]
+    events += _allocate_stock(order, actor=actor)
     _save(
         order,
         actor=actor,
         reason=reason or "Accepted on payment terms",
-        fields=["status", "on_payment_terms", "payment_status", "confirmed_at"],
+        fields=["status", "on_payment_terms", "payment_status", "confirmed_at", "promised_at"],
     )
-    event_record(
-        order=order,
-        actor=actor,
-        type=OrderEventType.ACCEPTED_ON_TERMS,
-        reason=reason,
-        payload={"from": before, "to": order.status, "terms_days": order.customer.payment_terms_days},
-    )
+    events_record(order=order, actor=actor, events=events)
     return order
 
 
@@ -668,26 +688,138 @@ def order_flag_for_review(*, order: Order | int, actor, reason: str, risk_score:
 @transaction.atomic
 def order_accept(*, order: Order | int, actor, reason: str = "") -> Order:
     """Accept an order under review: confirmed when settled, otherwise back to awaiting payment."""
-    return _simple_transition(
-        order=order,
-        actor=actor,
-        name="accept",
-        event_type=OrderEventType.REVIEW_ACCEPTED,
-        reason=reason,
-        fields=["confirmed_at"],
-    )
+    order = _lock(order)
+    before = order.status
+    _run_transition(order, "accept", actor=actor)
+    events = [(OrderEventType.REVIEW_ACCEPTED, reason, {"from": before, "to": order.status})]
+    if order.status == OrderStatus.CONFIRMED:
+        events += _allocate_stock(order, actor=actor)
+    _save(order, actor=actor, reason=reason or "Review accepted", fields=["status", "confirmed_at", "promised_at"])
+    events_record(order=order, actor=actor, events=events)
+    return order
 
 
 @transaction.atomic
 def order_start_preparation(*, order: Order | int, actor, reason: str = "") -> Order:
-    return _simple_transition(
-        order=order,
-        actor=actor,
-        name="start_preparation",
-        event_type=OrderEventType.PREPARATION_STARTED,
-        reason=reason,
-        fields=[],
-    )
+    """Start picking. Lines reserved "hard" (at picking) are reserved now: all of them, or nothing."""
+    order = _lock(order)
+    before = order.status
+    _run_transition(order, "start_preparation", actor=actor)
+    events = [(OrderEventType.PREPARATION_STARTED, reason, {"from": before, "to": order.status})]
+    events += _allocate_stock(order, actor=actor, hard=True)
+    _save(order, actor=actor, reason=reason or "Preparation started", fields=["status"])
+    events_record(order=order, actor=actor, events=events)
+    return order
+
+
+def _resolve_products(errors: dict, clean_lines, *, when) -> dict[str, Product]:
+    """SKU → product. A product outside its sell window is refused; an unknown SKU per OMS_UNKNOWN_SKU."""
+    products = {p.sku: p for p in Product.objects.filter(sku__in={line.sku for line in clean_lines})}
+    for index, line in enumerate(clean_lines):
+        product = products.get(line.sku)
+        if product is None:
+            if settings.OMS_UNKNOWN_SKU == "refuse":
+                errors[f"lines.{index}.sku"] = [f"Unknown SKU {line.sku}."]
+        elif not product.is_sellable_at(when):
+            if product.sellable_until and when >= product.sellable_until:
+                why = f"no longer sold since {timezone.localtime(product.sellable_until):%Y-%m-%d}"
+            elif product.sellable_from and when < product.sellable_from:
+                why = f"not sold before {timezone.localtime(product.sellable_from):%Y-%m-%d}"
+            else:
+                why = "not sold any more"
+            errors[f"lines.{index}.sku"] = [f"{line.sku} is {why}."]
+    return products
+
+
+def _allocate_stock(order: Order, *, actor, lines=None, hard: bool = False) -> list[tuple[str, str, dict]]:
+    """Source and reserve the order's unreserved units (lock order: order, lines, then stock).
+
+    Soft lines are reserved when the order is confirmed; with `hard`, at picking, every line not
+    yet reserved is. Test orders never take real stock. Units nobody has are promised against
+    incoming supply (the line carries the promised date) or put the order on a stock-shortage
+    hold; at picking a shortage refuses the start instead. Returns the events to record.
+    """
+    if order.is_test:
+        return []
+    if lines is None:
+        lines = _lock_lines(order)
+    products = {p.pk: p for p in Product.objects.filter(pk__in={line.product_id for line in lines if line.product_id})}
+    if not hard:
+        lines = [
+            line
+            for line in lines
+            if line.product_id
+            and inventory.reservation_mode_for(product=products[line.product_id], channel_id=order.channel_id)
+            == ReservationMode.SOFT
+        ]
+    decision = inventory.order_allocate(order=order, lines=lines, actor=actor)
+    if decision is None:
+        return []
+    for loser_id in decision.losers:
+        transaction.on_commit(functools.partial(_reallocate_later, order_id=loser_id))
+    if hard and decision.shortages:
+        missing = ", ".join(f"{qty} × {need.sku}" for need, qty in decision.shortages)
+        raise ConflictError(
+            f"Cannot start picking order {order.number}: {missing} not in stock.",
+            code="stock_shortage",
+            extra={"missing": missing},
+        )
+    events = [
+        (
+            OrderEventType.STOCK_ALLOCATED,
+            "",
+            {"decision": decision.pk, "summary": decision.summary, "allocations": decision.allocations},
+        )
+    ]
+    if decision.promises:
+        by_line = {line.pk: line for line in lines}
+        changed = []
+        for need, supply, _qty in decision.promises:
+            line = by_line[need.line_id]
+            promised = timezone.make_aware(datetime.datetime.combine(supply.expected_at, datetime.time(12)))
+            if line.promised_at is None or line.promised_at < promised:
+                line.promised_at = promised
+                changed.append(line)
+        if changed:
+            bulk_update_with_history(
+                changed,
+                OrderLine,
+                ["promised_at"],
+                default_user=actor,
+                default_change_reason="Promised from incoming supply",
+            )
+        order.promised_at = max(line.promised_at for line in by_line.values() if line.promised_at)
+        events.append((OrderEventType.BACKORDERED, "", {"backorders": decision.backorders}))
+    if decision.shortages:
+        missing = ", ".join(f"{qty} × {need.sku}" for need, qty in decision.shortages)
+        if not order.holds.filter(reason=HoldReason.STOCK_SHORTAGE, released_at__isnull=True).exists():
+            hold = OrderHold(
+                order=order, reason=HoldReason.STOCK_SHORTAGE, note=f"Not in stock: {missing}.", placed_by=actor
+            )
+            stamp(hold, actor=actor, reason=hold.note)
+            hold.save()
+            events.append((OrderEventType.HOLD_PLACED, hold.note, {"hold": hold.pk, "reason": hold.reason}))
+    return events
+
+
+def _reallocate_later(*, order_id: int) -> None:
+    from orders.tasks import order_reallocate
+
+    order_reallocate.delay(order_id=order_id)
+
+
+@transaction.atomic
+def order_reallocate(*, order: Order | int, actor, reason: str = "") -> Order:
+    """Source again what the order has not reserved (after losing a last-unit conflict, or a receipt)."""
+    order = _lock(order)
+    if order.status not in {OrderStatus.CONFIRMED, OrderStatus.IN_PREPARATION}:
+        return order
+    events = _allocate_stock(order, actor=actor, hard=order.status == OrderStatus.IN_PREPARATION)
+    if order.promised_at:
+        _save(order, actor=actor, reason=reason or "Stock reallocated", fields=["promised_at"])
+    if events:
+        events_record(order=order, actor=actor, events=events)
+    return order
 
 
 def _lock_lines(order: Order) -> list[OrderLine]:
@@ -742,6 +874,8 @@ def order_record_shipment(
         raise TransitionRefused("The order has an active hold; release it first.", code="order_on_hold")
     lines = _lock_lines(order)
     shipped = _clean_quantities(lines, quantities, available=lambda line: line.quantity_open, field="quantities")
+    if not order.is_test:
+        inventory.order_consume(order=order, actor=actor, quantities=shipped, reference=reference or order.number)
     changed = []
     for line in lines:
         if line.pk in shipped:
@@ -864,6 +998,7 @@ def order_cancel(*, order: Order | int, actor, reason_code: str, reason: str = "
         lines, OrderLine, ["quantity_canceled"], default_user=actor, default_change_reason=reason or "Order canceled"
     )
     order.fulfillment_status = derive_fulfillment_status(lines)
+    released_units = inventory.order_release(order=order, actor=actor, reason="Order canceled")
     label = reason or CancelReason(reason_code).label
     _save(
         order, actor=actor, reason=str(label), fields=["status", "fulfillment_status", "cancel_reason", "canceled_at"]
@@ -879,6 +1014,7 @@ def order_cancel(*, order: Order | int, actor, reason_code: str, reason: str = "
             "reason_code": reason_code,
             "refund_due": str(order.amount_paid - order.amount_refunded),
             "holds_released": released,
+            "stock_released": released_units,
         },
     )
     return order

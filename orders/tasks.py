@@ -10,3 +10,11 @@ def orders_complete_due() -> int:
     """Close delivered orders whose return window has elapsed. Safe to run twice."""
     set_order(None)
     return services.orders_complete_due(actor=get_system_user())
+
+
+@shared_task(
+    name="orders.tasks.order_reallocate", acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5
+)
+def order_reallocate(*, order_id: int) -> None:
+    """Source again an order that lost units (last-unit conflict). Idempotent."""
+    services.order_reallocate(order=order_id, actor=get_system_user(), reason="Lost a last-unit conflict")

@@ -198,6 +198,9 @@ OMS_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("OMS_WEBHOOK_TIMEOUT_SECONDS"
 # Days after delivery before an order may be closed (the return window).
 OMS_RETURN_WINDOW_DAYS = int(os.environ.get("OMS_RETURN_WINDOW_DAYS", "14"))
 OMS_SYSTEM_USERNAME = "system"
+# An imported line whose SKU is not in the catalog: "hold" keeps the order on an unknown-product
+# hold (nothing is lost), "refuse" answers 400, "accept" takes it as a line without stock.
+OMS_UNKNOWN_SKU = os.environ.get("OMS_UNKNOWN_SKU", "hold")
 
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

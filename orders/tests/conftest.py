@@ -2,11 +2,12 @@ import pytest
 
 from oms.cockpit import roles
 from orders import services
-from orders.tests.factories import ChannelFactory, make_user, order_payload
+from orders.tests.factories import ChannelFactory, make_catalog, make_user, order_payload
 
 
 @pytest.fixture
 def channel(db):
+    make_catalog()
     return ChannelFactory()
 
 

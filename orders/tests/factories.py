@@ -62,3 +62,24 @@ def order_payload(**overrides) -> dict:
     }
     payload.update(overrides)
     return payload
+
+
+CATALOG = {"MUG-1": "Mug", "TEE-1": "T-shirt", "BOOK-1": "Book"}
+
+
+def make_catalog(units: int = 10_000):
+    """The products order_payload sells, with stock at one warehouse (received through the service)."""
+    from inventory.models import Location, Product
+    from inventory.services import stock_receive
+    from oms.core.actors import get_system_user
+
+    location, _ = Location.objects.get_or_create(
+        code="paris-wh", defaults={"name": "Paris warehouse", "kind": "warehouse", "country": "FR"}
+    )
+    products = []
+    for sku, name in CATALOG.items():
+        product, created = Product.objects.get_or_create(sku=sku, defaults={"name": name})
+        if created and units:
+            stock_receive(product=product, location=location, quantity=units, actor=get_system_user())
+        products.append(product)
+    return location, products

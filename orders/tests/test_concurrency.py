@@ -10,7 +10,7 @@ from oms.core.errors import ApplicationError
 from orders import services
 from orders.choices import OrderEventType, OrderStatus
 from orders.models import Customer, Order, OrderEvent
-from orders.tests.factories import ChannelFactory, make_user, order_payload
+from orders.tests.factories import ChannelFactory, make_catalog, make_user, order_payload
 from orders.tests.states import order_in_state
 
 
@@ -40,6 +40,7 @@ def run_together(count: int, work) -> list:
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_imports_of_one_order_create_exactly_one():
     ChannelFactory()
+    make_catalog()
     api = make_user(roles.API_CLIENT)
     payload = order_payload(external_id="shop-1001")
 
@@ -58,6 +59,7 @@ def test_twenty_concurrent_imports_of_one_order_create_exactly_one():
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_imports_of_different_orders_get_distinct_numbers():
     ChannelFactory()
+    make_catalog()
     api = make_user(roles.API_CLIENT)
     payloads = [order_payload(customer={"email": "same@example.com"}) for _ in range(20)]
 
@@ -71,6 +73,7 @@ def test_concurrent_imports_of_different_orders_get_distinct_numbers():
 @pytest.mark.django_db(transaction=True)
 def test_cancel_racing_start_preparation_has_one_winner():
     ChannelFactory()
+    make_catalog()
     boss = make_user(roles.ADMINISTRATOR)
     for _ in range(5):
         order = order_in_state(OrderStatus.CONFIRMED, actor=boss)
@@ -101,6 +104,7 @@ def test_cancel_racing_start_preparation_has_one_winner():
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_full_payments_record_only_one():
     ChannelFactory()
+    make_catalog()
     finance = make_user(roles.FINANCE)
     boss = make_user(roles.ADMINISTRATOR)
     order = order_in_state(OrderStatus.AWAITING_PAYMENT, actor=boss)

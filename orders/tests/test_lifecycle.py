@@ -145,6 +145,7 @@ def test_import_paid_order_is_confirmed_with_each_step_audited(api_user, channel
         (OrderEventType.SUBMITTED, api_user.pk),
         (OrderEventType.PAYMENT_RECORDED, api_user.pk),
         (OrderEventType.CONFIRMED, api_user.pk),
+        (OrderEventType.STOCK_ALLOCATED, api_user.pk),
     ]
     history = list(order.history.order_by("history_id"))
     assert [h.history_type for h in history] == ["+", "~"]
@@ -212,10 +213,11 @@ def test_partial_payment_then_balance_confirms(api_user, channel):
     order = services.order_mark_paid(order=order, actor=finance, reference="p2")
     assert (order.status, order.payment_status) == (S.CONFIRMED, PaymentStatus.PAID)
     assert order.amount_paid == order.total_gross
-    assert list(order.events.order_by("id").values_list("type", flat=True))[-3:] == [
+    assert list(order.events.order_by("id").values_list("type", flat=True))[-4:] == [
         OrderEventType.PAYMENT_RECORDED,
         OrderEventType.PAYMENT_RECORDED,
         OrderEventType.CONFIRMED,
+        OrderEventType.STOCK_ALLOCATED,
     ]
 
 
