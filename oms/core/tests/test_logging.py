@@ -8,7 +8,7 @@ from pythonjsonlogger.json import JsonFormatter
 from oms.cockpit import roles
 from oms.core.logging import ContextFilter, bind_order
 from orders import services
-from orders.tests.factories import ChannelFactory, make_user, order_payload
+from orders.tests.factories import ChannelFactory, make_catalog, make_user, order_payload
 
 
 def _format(record: logging.LogRecord) -> dict:
@@ -30,6 +30,7 @@ def test_log_lines_are_json_with_the_bound_order_number():
 @pytest.mark.django_db
 def test_service_logs_carry_the_order_number(caplog):
     ChannelFactory()
+    make_catalog()
     api = make_user(roles.API_CLIENT)
     caplog.set_level(logging.INFO, logger="orders.events")
     with caplog.at_level(logging.INFO, logger="orders.events"):
