@@ -161,6 +161,8 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-dispatch": {"task": "integrations.tasks.outbox_dispatch", "schedule": 10.0},
     "idempotency-purge": {"task": "oms.core.tasks.idempotency_purge", "schedule": 3600.0},
     "orders-complete-due": {"task": "orders.tasks.orders_complete_due", "schedule": 3600.0},
+    "products-switch-off": {"task": "inventory.tasks.products_switch_off_expired", "schedule": 900.0},
+    "coverage-alerts": {"task": "inventory.tasks.coverage_alerts_refresh", "schedule": 3600.0},
 }
 
 # --- REST API ---------------------------------------------------------------------------------
