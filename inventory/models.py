@@ -261,7 +261,8 @@ class Reservation(models.Model):
     state = models.CharField(max_length=12, choices=ReservationState.choices, default=ReservationState.ACTIVE)
     created_at = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
-    history = AuditHistory()
+    # No simple-history here: like the stock counters, every change of a reservation's quantities
+    # is a ledger row (reservation, release, shipment) naming the order line, in the same transaction.
 
     class Meta:
         ordering = ["id"]

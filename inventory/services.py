@@ -345,9 +345,7 @@ def _reserve_plan(*, order, the_plan: Plan, rules, mode: str, actor, locked: dic
         item = items[key]
         quantity = sum(q for _, q in by_item[key])
         if locked is None and rules.is_simple(product_id=product_id, location_id=location_id):
-            # Write the rows first, take the row lock last: the lock is held only until commit.
-            _reservation_rows(order=order, item=item, parts=by_item[key], mode=mode, actor=actor)
-            if not try_reserve(item_id=item.pk, quantity=quantity):
+            if not stock_reserve(order=order, item=item, parts=by_item[key], actor=actor, mode=mode):
                 return False
         else:
             if locked is None:
@@ -360,6 +358,20 @@ def _reserve_plan(*, order, the_plan: Plan, rules, mode: str, actor, locked: dic
             item.reserved += quantity
             _reservation_rows(order=order, item=item, parts=by_item[key], mode=mode, actor=actor)
     return True
+
+
+def stock_reserve(
+    *, order, item: StockItem, parts: list[tuple[LineNeed, int]], actor, mode: str = ReservationMode.SOFT
+) -> bool:
+    """Reserve units of order lines on one stock row if they are free beyond safety stock.
+
+    Three statements inside the caller's transaction: the reservation and ledger rows first, then
+    one conditional UPDATE, so the row lock is held only from that UPDATE to the commit. On False
+    nothing was reserved and the caller must roll back (its savepoint or transaction) to drop the
+    rows written. For rows without channel shares or fences (`atp.ChannelRules.is_simple`).
+    """
+    _reservation_rows(order=order, item=item, parts=parts, mode=mode, actor=actor)
+    return try_reserve(item_id=item.pk, quantity=sum(q for _, q in parts))
 
 
 def _reservation_rows(*, order, item: StockItem, parts, mode: str, actor) -> None:
@@ -571,7 +583,6 @@ def order_release(*, order, actor, line_ids=None, reason: str = "") -> int:
         reservation.quantity_released += units
         reservation.state = ReservationState.RELEASED
         reservation.closed_at = now
-        stamp(reservation, actor=actor, reason=reason or "Released")
         reservation.save(update_fields=["quantity_released", "state", "closed_at"])
         released += units
     return released
@@ -615,7 +626,6 @@ def order_consume(*, order, actor, quantities: dict[int, int], reference: str = 
         if reservation.quantity_open == 0:
             reservation.state = ReservationState.CONSUMED
             reservation.closed_at = now
-        stamp(reservation, actor=actor, reason="Shipped")
         reservation.save(update_fields=["quantity_consumed", "state", "closed_at"])
         left[reservation.order_line_id] -= take
         moved.append((reservation.order_line_id, reservation.location_id, take))
@@ -673,7 +683,6 @@ def preempt_for(*, order, need: LineNeed, quantity: int, actor) -> list[tuple[Re
         if loser.quantity_open == 0:
             loser.state = ReservationState.RELEASED
             loser.closed_at = timezone.now()
-        stamp(loser, actor=actor, reason=f"Given to higher-priority order {order.number}")
         loser.save(update_fields=["quantity_released", "state", "closed_at"])
         # The units change hands: reserved stays the same on the row, two ledger rows say who.
         ledger_write(
