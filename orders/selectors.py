@@ -1,8 +1,12 @@
 """Reads shared by the cockpit, the API and (later) the portal."""
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
+from django.utils import timezone
 
 from oms.core.errors import NotFoundError
+from oms.core.numbering import format_number
 from orders.models import Order, OrderEvent, OrderHold, OrderLine
 
 
@@ -16,9 +20,19 @@ def order_list(*, filters: dict | None = None) -> QuerySet[Order]:
 
 
 def order_search_q(term: str) -> Q:
-    """Exact matches on indexed columns: order number, external id, customer email."""
+    """Exact matches on indexed columns: order number, external id, customer email.
+
+    Every branch must be able to use an index, or PostgreSQL scans the whole table for the OR:
+    `number` as stored (numbers are upper case; the unique index), the e-mail through the
+    `Lower(email)` index (`iexact` compiles to UPPER() and misses it), and the sequence digits alone
+    ("123") as this year's and last year's full numbers rather than a `LIKE '%123'` scan.
+    """
     term = term.strip()
-    return Q(number__iexact=term) | Q(external_id=term) | Q(email__iexact=term) | Q(number__iendswith=term)
+    query = Q(number=term.upper()) | Q(external_id=term) | Q(Exact(Lower("email"), term.lower()))
+    if term.isdigit() and len(term) <= 9:
+        year = timezone.localdate().year
+        query |= Q(number__in=[format_number("ORD", y, int(term)) for y in (year, year - 1)])
+    return query
 
 
 def order_get(*, number: str) -> Order:
