@@ -43,7 +43,7 @@ from orders.choices import (
 )
 from orders.labels import order_customer_label
 from orders.models import Channel, Customer, Order, OrderEvent, OrderHold, OrderLine, OrderNote, Tag
-from orders.selectors import order_search_q
+from orders.selectors import order_allowed_actions, order_search_q
 
 # --- presentation helpers ------------------------------------------------------------------------
 
@@ -572,69 +572,33 @@ ACTIONS: dict[str, OrderAction] = {
     ]
 }
 
-# FSM transition name → the action that runs it through its service.
-TRANSITION_ACTIONS = {
-    "submit": "submit",
-    "approve": "approve",
-    "pay": "record_payment",
-    "accept_on_terms": "accept_on_terms",
-    "flag_for_review": "flag_for_review",
-    "accept": "accept_review",
-    "start_preparation": "start_preparation",
-    "ship": "record_shipment",
-    "deliver": "mark_delivered",
-    "complete": "complete",
-    "cancel": "cancel",
+# The selector's action names → the cockpit's actions (one selector decides for cockpit and API).
+SELECTOR_ACTIONS = {
+    "submit": ["submit"],
+    "approve": ["approve"],
+    "mark_paid": ["record_payment"],
+    "accept_on_terms": ["accept_on_terms"],
+    "flag_for_review": ["flag_for_review"],
+    "accept": ["accept_review"],
+    "start_preparation": ["start_preparation"],
+    "record_shipment": ["record_shipment"],
+    "mark_delivered": ["mark_delivered"],
+    "complete": ["complete"],
+    "cancel": ["cancel"],
+    "hold": ["hold"],
+    "release_hold": ["release_hold"],
+    "add_note": ["add_note"],
+    "tag": ["tag"],
+    "untag": ["untag"],
+    "change_address": ["change_shipping_address", "change_billing_address"],
 }
 
 
 def order_available_actions(order: Order, user) -> list[OrderAction]:
-    """The actions `user` may perform on `order` now, in display order.
-
-    Lifecycle transitions come from django-fsm (source state, conditions and permission); the
-    actions that are not transitions (payments, shipments, holds, notes, tags, addresses) from the
-    permission and the same state rules their services apply. The services check again.
-    """
-    names = {TRANSITION_ACTIONS[t.name] for t in order.get_available_user_status_transitions(user)}
-    lines = list(order.lines.all())
-    holds = list(order.holds.all())
-    active_holds = [hold for hold in holds if hold.released_at is None]
-    open_status = order.status not in services.TERMINAL_OR_SHIPPED
-    if (
-        user.has_perm("orders.record_payment_order")
-        and order.status not in {OrderStatus.DRAFT, OrderStatus.CANCELED, OrderStatus.COMPLETED}
-        and order.amount_paid < order.total_gross
-    ):
-        names.add("record_payment")
-    if (
-        user.has_perm("orders.ship_order")
-        and order.status in {OrderStatus.IN_PREPARATION, OrderStatus.PARTIALLY_SHIPPED}
-        and not active_holds
-        and any(line.quantity_open > 0 for line in lines)
-    ):
-        names.add("record_shipment")
-    if (
-        user.has_perm("orders.deliver_order")
-        and order.status in {OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED}
-        and any(line.quantity_shipped > line.quantity_delivered for line in lines)
-    ):
-        names.add("mark_delivered")
-    if user.has_perm("orders.place_hold") and open_status and len(active_holds) < len(HoldReason.values):
-        names.add("hold")
-    if user.has_perm("orders.release_hold") and active_holds:
-        names.add("release_hold")
-    if user.has_perm("orders.add_note"):
-        names.add("add_note")
-    if user.has_perm("orders.tag_order"):
-        names.add("tag")
-        if order.tags.all():
-            names.add("untag")
-    if (
-        user.has_perm("orders.change_address_order")
-        and open_status
-        and not any(line.quantity_shipped for line in lines)
-    ):
-        names |= {"change_shipping_address", "change_billing_address"}
+    """The cockpit actions `user` may perform on `order` now, in display order."""
+    names = {name for key in order_allowed_actions(order=order, user=user) for name in SELECTOR_ACTIONS[key]}
+    if not order.tags.all():
+        names.discard("untag")  # nothing to remove: no button
     return [action for name, action in ACTIONS.items() if name in names]
 
 

@@ -8,7 +8,6 @@ change that rolled back.
 import logging
 
 from integrations.services import outbox_publish_many
-
 from oms.core.logging import set_order
 from orders.models import Order, OrderEvent
 

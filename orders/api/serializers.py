@@ -17,7 +17,7 @@ from oms.core.money import quantize
 from orders.choices import CancelReason, FulfillmentStatus, HoldReason, OrderStatus, PaymentStatus
 from orders.labels import order_customer_label
 from orders.models import MONEY, RATE  # the columns' sizes: wider input could not be stored as sent
-from orders.services import TERMINAL_OR_SHIPPED
+from orders.selectors import order_allowed_actions
 
 # --- errors ------------------------------------------------------------------------------------
 
@@ -421,14 +421,15 @@ class OrderDetailSerializer(_OrderBaseSerializer):
         return order_customer_label(order, "fr")
 
     def get_allowed_actions(self, order) -> list[str]:
-        return order_allowed_actions(order=order, user=self.context["request"].user)
+        return order_allowed_action_slugs(order=order, user=self.context["request"].user)
 
 
 # --- what the requesting user may do ------------------------------------------------------------
 
 # FSM transitions offered as an action of their own (pay, ship and deliver happen inside
 # mark-paid, record-shipment and mark-delivered, which are listed from the services' guards).
-_TRANSITION_ACTIONS = {
+# The selector's action names, as the API spells them (its action URLs), in display order.
+ACTION_SLUGS = {
     "submit": "submit",
     "approve": "approve",
     "accept_on_terms": "accept-on-terms",
@@ -437,63 +438,19 @@ _TRANSITION_ACTIONS = {
     "start_preparation": "start-preparation",
     "complete": "complete",
     "cancel": "cancel",
+    "mark_paid": "mark-paid",
+    "record_shipment": "record-shipment",
+    "mark_delivered": "mark-delivered",
+    "hold": "hold",
+    "release_hold": "release-hold",
+    "add_note": "add-note",
+    "tag": "add-tag",
+    "untag": "remove-tag",
+    "change_address": "change-address",
 }
-ACTIONS = [
-    *_TRANSITION_ACTIONS.values(),
-    "mark-paid",
-    "record-shipment",
-    "mark-delivered",
-    "hold",
-    "release-hold",
-    "add-note",
-    "add-tag",
-    "remove-tag",
-    "change-address",
-]
+ACTIONS = list(ACTION_SLUGS.values())
 
 
-def order_allowed_actions(*, order, user) -> list[str]:
-    """The actions `user` may perform on `order` now, by the FSM and the services' own guards.
-
-    Expects the order as `order_get` returns it (lines and holds prefetched): the only queries
-    are the FSM conditions of the current state and the user's permissions, whatever the size.
-    """
-    allowed = {
-        _TRANSITION_ACTIONS[transition.name]
-        for transition in order.get_available_user_status_transitions(user)
-        if transition.name in _TRANSITION_ACTIONS
-    }
-    lines = list(order.lines.all())
-    active_holds = [hold for hold in order.holds.all() if hold.is_active]
-    nothing_shipped = not any(line.quantity_shipped for line in lines)
-    open_status = order.status not in TERMINAL_OR_SHIPPED
-    if (
-        user.has_perm("orders.record_payment_order")
-        and order.status not in {OrderStatus.DRAFT, OrderStatus.CANCELED, OrderStatus.COMPLETED}
-        and order.amount_paid < order.total_gross
-    ):
-        allowed.add("mark-paid")
-    if (
-        user.has_perm("orders.ship_order")
-        and order.status in {OrderStatus.IN_PREPARATION, OrderStatus.PARTIALLY_SHIPPED}
-        and not active_holds
-        and any(line.quantity_open > 0 for line in lines)
-    ):
-        allowed.add("record-shipment")
-    if (
-        user.has_perm("orders.deliver_order")
-        and order.status in {OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED}
-        and any(line.quantity_shipped > line.quantity_delivered for line in lines)
-    ):
-        allowed.add("mark-delivered")
-    if user.has_perm("orders.place_hold") and open_status:
-        allowed.add("hold")
-    if user.has_perm("orders.release_hold") and active_holds:
-        allowed.add("release-hold")
-    if user.has_perm("orders.add_note"):
-        allowed.add("add-note")
-    if user.has_perm("orders.tag_order"):
-        allowed |= {"add-tag", "remove-tag"}
-    if user.has_perm("orders.change_address_order") and open_status and nothing_shipped:
-        allowed.add("change-address")
-    return [action for action in ACTIONS if action in allowed]
+def order_allowed_action_slugs(*, order, user) -> list[str]:
+    allowed = order_allowed_actions(order=order, user=user)
+    return [slug for name, slug in ACTION_SLUGS.items() if name in allowed]
