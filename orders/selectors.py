@@ -1,8 +1,13 @@
 """Reads shared by the cockpit, the API and (later) the portal."""
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
+from django.utils import timezone
 
 from oms.core.errors import NotFoundError
+from oms.core.numbering import format_number
+from orders.choices import OrderStatus
 from orders.models import Order, OrderEvent, OrderHold, OrderLine
 
 
@@ -16,9 +21,19 @@ def order_list(*, filters: dict | None = None) -> QuerySet[Order]:
 
 
 def order_search_q(term: str) -> Q:
-    """Exact matches on indexed columns: order number, external id, customer email."""
+    """Exact matches on indexed columns: order number, external id, customer email.
+
+    Every branch must be able to use an index, or PostgreSQL scans the whole table for the OR:
+    `number` as stored (numbers are upper case; the unique index), the e-mail through the
+    `Lower(email)` index (`iexact` compiles to UPPER() and misses it), and the sequence digits alone
+    ("123") as this year's and last year's full numbers rather than a `LIKE '%123'` scan.
+    """
     term = term.strip()
-    return Q(number__iexact=term) | Q(external_id=term) | Q(email__iexact=term) | Q(number__iendswith=term)
+    query = Q(number=term.upper()) | Q(external_id=term) | Q(Exact(Lower("email"), term.lower()))
+    if term.isdigit() and len(term) <= 9:
+        year = timezone.localdate().year
+        query |= Q(number__in=[format_number("ORD", y, int(term)) for y in (year, year - 1)])
+    return query
 
 
 def order_get(*, number: str) -> Order:
@@ -36,3 +51,71 @@ def order_get(*, number: str) -> Order:
         )
     except Order.DoesNotExist:
         raise NotFoundError(f"Order {number} not found.", code="order_not_found") from None
+
+
+# FSM transitions that are actions of their own. pay, ship and deliver happen inside the
+# mark_paid, record_shipment and mark_delivered services, whose rules are below.
+_TRANSITION_ACTIONS = {
+    "submit": "submit",
+    "approve": "approve",
+    "accept_on_terms": "accept_on_terms",
+    "flag_for_review": "flag_for_review",
+    "accept": "accept",
+    "start_preparation": "start_preparation",
+    "complete": "complete",
+    "cancel": "cancel",
+}
+
+
+def order_allowed_actions(*, order: Order, user) -> set[str]:
+    """What `user` may do to `order` now: the cockpit's buttons and the API's `allowed_actions`.
+
+    Lifecycle transitions come from django-fsm (source state, conditions, permission); the other
+    actions from the permission and the state rules their services apply (the services check
+    again). Expects lines and holds prefetched, as `order_get` returns the order.
+    """
+    from orders.choices import HoldReason
+    from orders.services import TERMINAL_OR_SHIPPED
+
+    allowed = {
+        _TRANSITION_ACTIONS[t.name]
+        for t in order.get_available_user_status_transitions(user)
+        if t.name in _TRANSITION_ACTIONS
+    }
+    lines = list(order.lines.all())
+    active_holds = [hold for hold in order.holds.all() if hold.released_at is None]
+    open_status = order.status not in TERMINAL_OR_SHIPPED
+    if (
+        user.has_perm("orders.record_payment_order")
+        and order.status not in {OrderStatus.DRAFT, OrderStatus.CANCELED, OrderStatus.COMPLETED}
+        and order.amount_paid < order.total_gross
+    ):
+        allowed.add("mark_paid")
+    if (
+        user.has_perm("orders.ship_order")
+        and order.status in {OrderStatus.IN_PREPARATION, OrderStatus.PARTIALLY_SHIPPED}
+        and not active_holds
+        and any(line.quantity_open > 0 for line in lines)
+    ):
+        allowed.add("record_shipment")
+    if (
+        user.has_perm("orders.deliver_order")
+        and order.status in {OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED}
+        and any(line.quantity_shipped > line.quantity_delivered for line in lines)
+    ):
+        allowed.add("mark_delivered")
+    if user.has_perm("orders.place_hold") and open_status and len(active_holds) < len(HoldReason.values):
+        allowed.add("hold")
+    if user.has_perm("orders.release_hold") and active_holds:
+        allowed.add("release_hold")
+    if user.has_perm("orders.add_note"):
+        allowed.add("add_note")
+    if user.has_perm("orders.tag_order"):
+        allowed |= {"tag", "untag"}  # removing a tag the order lacks is a harmless no-op
+    if (
+        user.has_perm("orders.change_address_order")
+        and open_status
+        and not any(line.quantity_shipped for line in lines)
+    ):
+        allowed.add("change_address")
+    return allowed

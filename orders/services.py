@@ -234,7 +234,8 @@ def _clean_lines(errors: dict, raw_lines) -> list[_LineInput]:
             errors[f"{prefix}.attributes"] = ["Must be an object."]
         if not isinstance(line.promotion, dict):
             errors[f"{prefix}.promotion"] = ["Must be an object."]
-        if f"{prefix}.discount" not in errors and line.discount > line.unit_price * line.quantity:
+        amount_known = not any(f"{prefix}.{name}" in errors for name in ("quantity", "unit_price", "discount"))
+        if amount_known and line.discount > line.unit_price * line.quantity:
             errors[f"{prefix}.discount"] = ["The discount exceeds the line amount."]
         cleaned.append(line)
     return cleaned
@@ -586,6 +587,11 @@ def order_mark_paid(
             extra={"status": order.status},
         )
     already = order.amount_paid if captured else order.amount_authorized
+    if amount in (None, "") and order.total_gross - already <= 0:
+        # The default amount is the balance: with nothing due it would record a payment of 0.
+        raise TransitionRefused(
+            f"Nothing is due on order {order.number}.", code="nothing_due", extra={"status": order.status}
+        )
     errors: dict[str, list[str]] = {}
     value = _decimal(errors, "amount", amount, default=order.total_gross - already, minimum=Decimal("0.0001"))
     if errors:

@@ -6,14 +6,17 @@
 
 Keys are scoped per API client (the authenticated user) and kept
 `OMS_IDEMPOTENCY_RETENTION_HOURS` (at least 72). The claim is committed in its own short
-transaction before the work starts, so a concurrent duplicate sees it at once; a claim whose
-request died (no response recorded within `OMS_IDEMPOTENCY_LOCK_SECONDS`) may be taken over.
-Server errors (5xx) are not stored: the client may retry them with the same key.
+transaction before the work starts, so a concurrent duplicate sees it at once. The work and the
+stored response then commit together, in one transaction: a crash between the two cannot leave
+a change without its recorded response (which a retry would repeat). A claim whose request died
+(no response within `OMS_IDEMPOTENCY_LOCK_SECONDS`) may be taken over. Server errors (5xx) are
+not stored: the client may retry them with the same key.
 """
 
 import datetime
 import hashlib
 import json
+import sys
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -118,8 +121,21 @@ class IdempotentAPIMixin:
 
     idempotent_methods = ("POST",)
 
-    def initial(self, request, *args, **kwargs):
+    def dispatch(self, request, *args, **kwargs):
         self._idempotency_record = None
+        self._idempotency_atomic = None
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            # Only when an exception escaped DRF's handling: roll the work back.
+            self._close_atomic(*sys.exc_info())
+
+    def _close_atomic(self, exc_type=None, exc=None, tb=None) -> None:
+        atomic, self._idempotency_atomic = self._idempotency_atomic, None
+        if atomic is not None:
+            atomic.__exit__(exc_type, exc, tb)
+
+    def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication first: keys are per client
         key = request.headers.get(HEADER)
         if key is None or request.method not in self.idempotent_methods:
@@ -137,6 +153,9 @@ class IdempotentAPIMixin:
         if replay is not None:
             raise _Replay(replay)
         self._idempotency_record = record
+        # The handler's work and the stored response commit together (see finalize_response).
+        self._idempotency_atomic = transaction.atomic()
+        self._idempotency_atomic.__enter__()
 
     def handle_exception(self, exc):
         if isinstance(exc, _Replay):
@@ -145,11 +164,12 @@ class IdempotentAPIMixin:
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        record = getattr(self, "_idempotency_record", None)
+        record = self._idempotency_record
         if record is None:
             return response
         self._idempotency_record = None
         if response.status_code >= 500:
+            self._close_atomic(RuntimeError, RuntimeError("server error"), None)  # roll back the work
             idempotency_release(record=record)
             return response
         if hasattr(response, "render"):
@@ -160,4 +180,5 @@ class IdempotentAPIMixin:
             body=bytes(response.content),
             content_type=response.get("Content-Type", "application/json"),
         )
+        self._close_atomic()  # commit the work and its recorded response as one
         return response

@@ -1,0 +1,678 @@
+"""Demo data for the cockpit: role users, channels, customers and ~240 orders in every status.
+
+Every order is created and moved ONLY through `orders.services`, each step by the role that does
+it in real life (the API client imports, support cancels and holds, the warehouse prepares and
+ships, finance records payments and closes), so the timeline, the history and the outbox look like
+production. Reproducible (fixed random seed) and idempotent: when the demo orders exist, nothing is
+created again; the users are (re)printed.
+
+DEMO ONLY: the passwords are deterministic and printed. Never run this against production.
+"""
+
+import datetime
+import logging
+import random
+import unicodedata
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.db.models import Count
+from django.test.utils import override_settings
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from oms.cockpit import roles
+from oms.core.history import stamp
+from orders import services
+from orders.choices import CancelReason, ChannelKind, HoldReason, OrderStatus
+from orders.models import Channel, Customer, Order, Tag
+
+SEED = 2026
+PASSWORD = "demo-{username}-2026"
+
+STAFF = [
+    # username, role, first name, last name
+    ("support1", roles.SUPPORT_L1, "Léa", "Moreau"),
+    ("support2", roles.SUPPORT_L2, "Tom", "Baker"),
+    ("warehouse", roles.WAREHOUSE, "Karim", "Benali"),
+    ("finance", roles.FINANCE, "Claire", "Dubois"),
+    ("finance-manager", roles.FINANCE_MANAGER, "Sarah", "Collins"),
+    ("admin", roles.ADMINISTRATOR, "Alex", "Admin"),
+]
+API_USERNAME = "api-client"
+
+CHANNELS = [
+    # code, name, kind, commission, prices include tax
+    ("web", "Web store", ChannelKind.WEB, "0", True),
+    ("app", "Mobile app", ChannelKind.APP, "0", True),
+    ("amazon-fr", "Amazon marketplace", ChannelKind.MARKETPLACE, "0.15", True),
+    ("edi-reseller", "EDI reseller", ChannelKind.EDI, "0.05", False),
+    ("store-lyon", "Lyon store", ChannelKind.STORE, "0", True),
+    ("phone", "Phone orders", ChannelKind.PHONE, "0", True),
+    ("instagram-live", "Instagram live", ChannelKind.SOCIAL, "0.08", True),
+]
+B2C_CHANNELS = [("web", 40), ("app", 15), ("amazon-fr", 15), ("store-lyon", 8), ("phone", 12), ("instagram-live", 10)]
+
+TAGS = {"vip": "#b45309", "gift": "#be185d", "supplier-delay": "#7c3aed"}
+
+PRODUCTS = [
+    # sku, name, price (EUR, tax included), tax rate
+    ("MUG-STONE-01", "Stoneware mug, sand", "14.90", "0.20"),
+    ("MUG-STONE-02", "Stoneware mug, ink blue", "14.90", "0.20"),
+    ("TEE-ORG-M", "Organic cotton T-shirt, M", "29.00", "0.20"),
+    ("TEE-ORG-L", "Organic cotton T-shirt, L", "29.00", "0.20"),
+    ("HOOD-GRY-L", "Hoodie, heather grey, L", "69.00", "0.20"),
+    ("TOTE-CANVAS", "Canvas tote bag", "19.50", "0.20"),
+    ("BOOK-CUISINE", "Cuisine de saison (book)", "32.00", "0.055"),
+    ("BOOK-GARDEN", "The Small Garden (book)", "24.00", "0.055"),
+    ("CANDLE-FIG", "Scented candle, fig", "27.00", "0.20"),
+    ("LAMP-BRASS", "Brass desk lamp", "149.00", "0.20"),
+    ("BLANKET-WOOL", "Merino wool blanket", "189.00", "0.20"),
+    ("TEA-EARLGREY", "Earl Grey tea, 100 g", "9.80", "0.055"),
+    ("SCARF-SILK", "Silk scarf, indigo", "85.00", "0.20"),
+    ("NOTEBOOK-A5", "Dotted notebook A5", "12.00", "0.20"),
+]
+RATES = {"EUR": Decimal("1"), "GBP": Decimal("0.86"), "USD": Decimal("1.08"), "CHF": Decimal("0.95")}
+
+FR_FIRST = "Camille Léa Chloé Manon Inès Jeanne Louise Zoé Hugo Lucas Théo Jules Arthur Louis Gabriel Raphaël".split()
+FR_LAST = "Martin Bernard Dubois Thomas Robert Richard Petit Durand Leroy Moreau Simon Laurent Lefèvre Roux".split()
+EN_FIRST = "Oliver Amelia George Isla Harry Ava Jack Emily Charlie Sophie Grace James Lily William Freya".split()
+EN_LAST = "Smith Jones Taylor Brown Williams Wilson Johnson Davies Patel Wright Walker Evans Clarke Hughes".split()
+FR_CITIES = [
+    ("75011", "Paris", "FR"),
+    ("69002", "Lyon", "FR"),
+    ("13001", "Marseille", "FR"),
+    ("33000", "Bordeaux", "FR"),
+    ("59000", "Lille", "FR"),
+    ("44000", "Nantes", "FR"),
+    ("31000", "Toulouse", "FR"),
+    ("1000", "Bruxelles", "BE"),
+    ("1204", "Genève", "CH"),
+]
+EN_CITIES = [
+    ("EC1A 1BB", "London", "GB"),
+    ("M1 1AE", "Manchester", "GB"),
+    ("BS1 4DJ", "Bristol", "GB"),
+    ("EH1 1YZ", "Edinburgh", "GB"),
+    ("D02 X285", "Dublin", "IE"),
+    ("10001", "New York", "US"),
+]
+FR_STREETS = ["rue de la République", "avenue Jean Jaurès", "rue Victor Hugo", "boulevard Voltaire", "rue du Marché"]
+EN_STREETS = ["High Street", "Station Road", "Church Lane", "Victoria Road", "Mill Lane"]
+B2B = [
+    # company, contact first, last, locale, city index
+    ("Maison Lumière SARL", "Hélène", "Garnier", "fr", 1),
+    ("Atelier Dupont", "Marc", "Dupont", "fr", 0),
+    ("Librairie du Parc", "Sophie", "Fontaine", "fr", 3),
+    ("Boutique Céleste", "Nadia", "Haddad", "fr", 6),
+    ("Northwind Retail Ltd", "Richard", "Hale", "en", 0),
+    ("Green & Co Trading", "Emma", "Green", "en", 2),
+]
+
+# How many demo orders end in each status (242 in all).
+PLAN = {
+    OrderStatus.DRAFT: 10,
+    OrderStatus.PENDING_APPROVAL: 10,
+    OrderStatus.AWAITING_PAYMENT: 25,
+    OrderStatus.UNDER_REVIEW: 12,
+    OrderStatus.CONFIRMED: 30,
+    OrderStatus.IN_PREPARATION: 25,
+    OrderStatus.PARTIALLY_SHIPPED: 15,
+    OrderStatus.SHIPPED: 30,
+    OrderStatus.DELIVERED: 30,
+    OrderStatus.COMPLETED: 30,
+    OrderStatus.CANCELED: 25,
+}
+# Placed this many days ago (min, max): the further along, the older.
+AGE_DAYS = {
+    OrderStatus.DRAFT: (0, 3),
+    OrderStatus.PENDING_APPROVAL: (0, 7),
+    OrderStatus.AWAITING_PAYMENT: (0, 10),
+    OrderStatus.UNDER_REVIEW: (0, 5),
+    OrderStatus.CONFIRMED: (0, 5),
+    OrderStatus.IN_PREPARATION: (1, 7),
+    OrderStatus.PARTIALLY_SHIPPED: (2, 15),
+    OrderStatus.SHIPPED: (3, 20),
+    OrderStatus.DELIVERED: (15, 45),
+    OrderStatus.COMPLETED: (30, 60),
+    OrderStatus.CANCELED: (0, 60),
+}
+SUPPORT_NOTES = [
+    "Customer called: asks for delivery before Friday if possible.",
+    "Customer asked by e-mail whether the mug is dishwasher safe; answered yes.",
+    "Gift: no prices on the packing slip please.",
+    "Le client souhaite être prévenu par SMS avant la livraison.",
+    "Second order this month; happy customer, mention the loyalty programme next time.",
+    "Customer confirmed the door code by phone: 4821B.",
+]
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower().replace(" ", "")
+
+
+@dataclass
+class DemoCustomer:
+    email: str
+    first_name: str
+    last_name: str
+    locale: str
+    address: dict
+    company: str = ""
+    terms: bool = False
+    is_test: bool = False
+    orders: int = field(default=0)
+
+
+class Demo:
+    def __init__(self, *, users: dict, api_client, rng: random.Random):
+        self.users = users
+        self.api = api_client
+        self.rng = rng
+        self.now = timezone.now()
+        self.sequence = 0
+
+    # --- master data (no service exists for these: configuration and customer records) --------
+    def create_channels(self, admin) -> None:
+        for code, name, kind, commission, includes_tax in CHANNELS:
+            if Channel.objects.filter(code=code).exists():
+                continue
+            channel = Channel(
+                code=code,
+                name=name,
+                kind=kind,
+                commission_rate=Decimal(commission),
+                default_currency="EUR",
+                prices_include_tax=includes_tax,
+            )
+            stamp(channel, actor=admin, reason="Demo data")
+            channel.save()
+        for name, color in TAGS.items():
+            Tag.objects.get_or_create(name=name, defaults={"color": color})
+
+    def build_customers(self) -> list[DemoCustomer]:
+        rng = self.rng
+        customers: list[DemoCustomer] = []
+        seen: set[str] = set()
+
+        def address(name, company, cities, streets, locale):
+            postal_code, city, country = rng.choice(cities)
+            number = rng.randint(1, 180)
+            street = rng.choice(streets)
+            return {
+                "name": name,
+                "company": company,
+                "line1": f"{number} {street}" if locale == "fr" else f"{number} {street}",
+                "postal_code": postal_code,
+                "city": city,
+                "country": country,
+                "phone": "+33 6 " + " ".join(str(rng.randint(10, 99)) for _ in range(4)) if country == "FR" else "",
+            }
+
+        def unique_email(first, last, domain):
+            base = f"{_ascii(first)}.{_ascii(last)}"
+            email, n = f"{base}@{domain}", 2
+            while email in seen:
+                email, n = f"{base}{n}@{domain}", n + 1
+            seen.add(email)
+            return email
+
+        for _ in range(30):
+            first, last = rng.choice(FR_FIRST), rng.choice(FR_LAST)
+            customers.append(
+                DemoCustomer(
+                    email=unique_email(first, last, "example.fr"),
+                    first_name=first,
+                    last_name=last,
+                    locale="fr",
+                    address=address(f"{first} {last}", "", FR_CITIES, FR_STREETS, "fr"),
+                )
+            )
+        for _ in range(22):
+            first, last = rng.choice(EN_FIRST), rng.choice(EN_LAST)
+            customers.append(
+                DemoCustomer(
+                    email=unique_email(first, last, "example.co.uk"),
+                    first_name=first,
+                    last_name=last,
+                    locale="en",
+                    address=address(f"{first} {last}", "", EN_CITIES, EN_STREETS, "en"),
+                )
+            )
+        for company, first, last, locale, city in B2B:
+            cities, streets = (FR_CITIES, FR_STREETS) if locale == "fr" else (EN_CITIES, EN_STREETS)
+            domain = _ascii(company).replace("&", "").replace("sarl", "").replace("ltd", "").strip(".") + ".example"
+            a = address(f"{first} {last}", company, [cities[city]], streets, locale)
+            customers.append(
+                DemoCustomer(
+                    email=f"purchasing@{domain}",
+                    first_name=first,
+                    last_name=last,
+                    locale=locale,
+                    address=a,
+                    company=company,
+                    terms=True,
+                )
+            )
+        for n, (first, last) in enumerate([("Quality", "Assurance"), ("Test", "Checkout")], start=1):
+            customers.append(
+                DemoCustomer(
+                    email=f"qa+{n}@oms.example",
+                    first_name=first,
+                    last_name=last,
+                    locale="en",
+                    address=address(f"{first} {last}", "", FR_CITIES[:1], FR_STREETS, "en"),
+                    is_test=True,
+                )
+            )
+        return customers
+
+    def create_customers(self, customers: list[DemoCustomer], admin) -> None:
+        for c in customers:
+            customer = Customer(
+                email=c.email,
+                first_name=c.first_name,
+                last_name=c.last_name,
+                phone=c.address.get("phone", ""),
+                company_name=c.company,
+                locale=c.locale,
+                payment_terms_days=30 if c.terms else None,
+                is_test=c.is_test,
+            )
+            stamp(customer, actor=admin, reason="Demo data")
+            customer.save()
+
+    # --- orders ---------------------------------------------------------------------------------
+    def plan(self, customers: list[DemoCustomer]) -> list[dict]:
+        rng = self.rng
+        b2c = [c for c in customers if not c.terms and not c.is_test]
+        b2b = [c for c in customers if c.terms]
+        tests = [c for c in customers if c.is_test]
+        specs = []
+        for status, count in PLAN.items():
+            low, high = AGE_DAYS[status]
+            for index in range(count):
+                variant = rng.random()
+                is_b2b = status == OrderStatus.PENDING_APPROVAL or (
+                    status not in {OrderStatus.DRAFT, OrderStatus.UNDER_REVIEW} and variant < 0.12
+                )
+                is_test = not is_b2b and index in (3, 17) and status != OrderStatus.DRAFT
+                customer = rng.choice(b2b if is_b2b else tests if is_test else b2c)
+                age = datetime.timedelta(days=rng.uniform(low, high), minutes=rng.randint(0, 600))
+                specs.append(
+                    {
+                        "status": status,
+                        "customer": customer,
+                        "b2b": is_b2b,
+                        "variant": variant,
+                        "placed_at": self.now - age - datetime.timedelta(minutes=5),
+                    }
+                )
+        specs.sort(key=lambda s: s["placed_at"])
+        return specs
+
+    def _currency(self, customer: DemoCustomer, channel: str) -> str:
+        country = customer.address["country"]
+        if channel in {"store-lyon", "edi-reseller", "phone"}:
+            return "EUR"
+        return {"GB": "GBP", "US": "USD", "CH": "CHF"}.get(country, "EUR")
+
+    def _lines(self, currency: str, *, at_least: int = 1) -> list[dict]:
+        rng = self.rng
+        count = max(at_least, rng.choice([1, 1, 2, 2, 2, 3, 3, 4]))
+        lines = []
+        for sku, name, price, rate in rng.sample(PRODUCTS, count):
+            unit = (Decimal(price) * RATES[currency]).quantize(Decimal("0.10"))
+            lines.append(
+                {
+                    "sku": sku,
+                    "name": name,
+                    "quantity": rng.choice([1, 1, 1, 2, 2, 3]),
+                    "unit_price": str(unit),
+                    "tax_rate": rate,
+                }
+            )
+        return lines
+
+    def _shipping(self, currency: str, *, b2b: bool) -> dict:
+        if b2b:
+            return {"method": "pallet", "price": "35.00", "tax_rate": "0.20"}
+        return {"method": "colissimo" if currency == "EUR" else "dhl-express", "price": "4.90", "tax_rate": "0.20"}
+
+    def create_order(self, spec: dict) -> Order:
+        rng, status, customer = self.rng, spec["status"], spec["customer"]
+        self.sequence += 1
+        if spec["b2b"]:
+            channel = "edi-reseller"
+        else:
+            channel = rng.choices([c for c, _ in B2C_CHANNELS], weights=[w for _, w in B2C_CHANNELS])[0]
+        if status == OrderStatus.DRAFT:
+            channel = "phone"
+        currency = self._currency(customer, channel)
+        unpaid = spec["b2b"] or status in {OrderStatus.DRAFT, OrderStatus.AWAITING_PAYMENT}
+        if status == OrderStatus.CONFIRMED and spec["variant"] > 0.85:
+            unpaid = True  # paid by bank transfer later, recorded by finance
+        if status == OrderStatus.CANCELED and spec["variant"] < 0.45:
+            unpaid = True
+        payment = None
+        if not unpaid:
+            method = {"amazon-fr": "marketplace", "store-lyon": "card-present"}.get(channel, "card")
+            payment = {"status": "paid", "method": method, "reference": f"psp_{SEED}_{self.sequence:05d}"}
+        elif not spec["b2b"]:
+            payment = {"status": "unpaid", "method": "bank-transfer"}
+        by_phone = channel == "phone"
+        actor = self.users["support1"] if by_phone else self.api
+        tags = []
+        if rng.random() < 0.12:
+            tags.append("gift")
+        at_least = 2 if status == OrderStatus.PARTIALLY_SHIPPED else 1
+        order, created = services.order_create(
+            actor=actor,
+            channel=channel,
+            external_id=None if by_phone else f"DEMO-{channel.upper()}-{SEED}{self.sequence:05d}",
+            customer={
+                "email": customer.email,
+                "first_name": customer.first_name,
+                "last_name": customer.last_name,
+                "phone": customer.address.get("phone", ""),
+                "locale": customer.locale,
+            },
+            lines=self._lines(currency, at_least=at_least),
+            billing_address=customer.address,
+            currency=currency,
+            shipping=self._shipping(currency, b2b=spec["b2b"]),
+            payment=payment,
+            placed_at=spec["placed_at"],
+            tags=tags,
+            requires_approval=spec["b2b"],
+            purchase_order_number=f"PO-{rng.randint(10000, 99999)}" if spec["b2b"] else "",
+            locale=customer.locale,
+            submit=status != OrderStatus.DRAFT and not (status == OrderStatus.CANCELED and spec["variant"] < 0.08),
+            note="Ordered by phone; customer prefers e-mail contact." if by_phone and rng.random() < 0.4 else "",
+        )
+        assert created, order.number
+        return order
+
+    def drive(self, order: Order, spec: dict) -> Order:
+        """Move the order to its planned status, each step by the role that does it."""
+        u, rng, target, variant = self.users, self.rng, spec["status"], spec["variant"]
+        if target == OrderStatus.DRAFT:
+            return order
+        if target == OrderStatus.PENDING_APPROVAL:
+            if variant < 0.4:
+                services.order_hold(
+                    order=order, actor=u["finance"], reason=HoldReason.CREDIT_LIMIT, note="Outstanding balance 4,820 €."
+                )
+            return order
+        if target == OrderStatus.CANCELED:
+            return self._cancel(order, spec)
+        if spec["b2b"]:
+            services.order_approve(order=order, actor=u["support2"], reason="Within the buyer's approval limit.")
+            if target == OrderStatus.AWAITING_PAYMENT:
+                return order
+            services.order_accept_on_terms(order=order, actor=u["finance"], reason="Net 30 account.")
+        if target == OrderStatus.AWAITING_PAYMENT:
+            if variant < 0.25:
+                services.order_hold(
+                    order=order,
+                    actor=u["finance"],
+                    reason=HoldReason.PAYMENT_OVERDUE,
+                    note="Bank transfer not received after 7 days; reminder sent.",
+                )
+            elif variant < 0.4:
+                half = (order.total_gross / 2).quantize(Decimal("0.01"))
+                services.order_mark_paid(
+                    order=order, actor=u["finance"], amount=half, method="bank-transfer", reference="VIR-DEMO-PART"
+                )
+            return order
+        order.refresh_from_db()
+        if order.status == OrderStatus.AWAITING_PAYMENT:
+            services.order_mark_paid(
+                order=order,
+                actor=u["finance"],
+                method="bank-transfer",
+                reference=f"VIR-{order.number[-6:]}",
+                reason="Bank transfer received.",
+            )
+        if target == OrderStatus.UNDER_REVIEW:
+            services.order_flag_for_review(
+                order=order,
+                actor=u["support2"],
+                reason=rng.choice(
+                    [
+                        "Billing and shipping countries differ; card issued abroad.",
+                        "Three orders in ten minutes with different cards.",
+                        "High-value first order, e-mail domain created last week.",
+                    ]
+                ),
+                risk_score=rng.randint(70, 98),
+            )
+            if variant < 0.5:
+                services.order_hold(
+                    order=order,
+                    actor=u["support2"],
+                    reason=HoldReason.FRAUD_REVIEW,
+                    note="Waiting for the PSP's 3DS log.",
+                )
+            return order
+        if variant > 0.9 and not spec["b2b"]:
+            services.order_flag_for_review(
+                order=order, actor=u["support2"], reason="Unusual quantity for a first order.", risk_score=55
+            )
+            services.order_accept(order=order, actor=u["support2"], reason="Customer verified by phone.")
+        self._extras(order)
+        if target == OrderStatus.CONFIRMED:
+            if variant < 0.3:
+                self._active_hold(order)
+            return order
+        if variant < 0.3:
+            hold = self._active_hold(order)
+            services.order_release_hold(
+                hold=hold, actor=u["support2"], note="Checked with the customer / supplier: OK to proceed."
+            )
+        services.order_start_preparation(order=order, actor=u["warehouse"])
+        if target == OrderStatus.IN_PREPARATION:
+            return order
+        lines = list(order.lines.order_by("line_number"))
+        if target == OrderStatus.PARTIALLY_SHIPPED or (variant < 0.3 and len(lines) > 1):
+            first = lines[0]
+            services.order_record_shipment(
+                order=order, actor=u["warehouse"], quantities={first.pk: first.quantity}, reference=self._tracking()
+            )
+            if target == OrderStatus.PARTIALLY_SHIPPED:
+                services.order_add_note(
+                    order=order, actor=u["warehouse"], body="Rest of the order waits for the supplier delivery."
+                )
+                return order
+        services.order_record_shipment(order=order, actor=u["warehouse"], reference=self._tracking())
+        if target == OrderStatus.SHIPPED:
+            return order
+        services.order_mark_delivered(order=order, actor=u["warehouse"], reason="Carrier: delivered.")
+        if target == OrderStatus.DELIVERED:
+            return order
+        # Demo data only: the orders were "delivered" a second ago, so the return window is set to 0
+        # days for the close step (the real rule, OMS_RETURN_WINDOW_DAYS after delivery, is unchanged).
+        with override_settings(OMS_RETURN_WINDOW_DAYS=0):
+            services.order_complete(order=order, actor=u["finance"], reason="Return window elapsed.")
+        return order
+
+    def _tracking(self) -> str:
+        return f"6A{self.rng.randint(10**9, 10**10 - 1)}"
+
+    def _active_hold(self, order: Order):
+        u, rng = self.users, self.rng
+        choice = rng.random()
+        if choice < 0.4:
+            return services.order_hold(
+                order=order,
+                actor=u["support1"],
+                reason=HoldReason.ADDRESS_CHECK,
+                note="Carrier flagged the postcode; waiting for the customer to confirm.",
+            )
+        if choice < 0.75:
+            hold = services.order_hold(
+                order=order,
+                actor=u["warehouse"],
+                reason=HoldReason.SUPPLIER_DELAY,
+                note="Supplier delivery moved to next week.",
+            )
+            services.order_tag(order=order, actor=u["support2"], tag="supplier-delay")
+            return hold
+        return services.order_hold(
+            order=order, actor=u["warehouse"], reason=HoldReason.STOCK_SHORTAGE, note="Cycle count found 2 missing."
+        )
+
+    def _extras(self, order: Order) -> None:
+        u, rng = self.users, self.rng
+        if rng.random() < 0.25:
+            services.order_add_note(order=order, actor=u["support1"], body=rng.choice(SUPPORT_NOTES))
+        if rng.random() < 0.1:
+            services.order_tag(order=order, actor=u["support1"], tag="vip", reason="Top 1% customer.")
+        if rng.random() < 0.08:
+            address = dict(order.shipping_address)
+            address["line2"] = "Bâtiment B, 3e étage" if address.get("country") == "FR" else "Flat 3"
+            services.order_change_address(
+                order=order, actor=u["support1"], kind="shipping", address=address, reason="Customer called."
+            )
+
+    def _cancel(self, order: Order, spec: dict) -> Order:
+        u, rng, variant = self.users, self.rng, spec["variant"]
+        if order.status == OrderStatus.DRAFT:
+            return services.order_cancel(
+                order=order,
+                actor=u["support1"],
+                reason_code=CancelReason.DUPLICATE,
+                reason="Duplicate of an earlier order.",
+            )
+        if spec["b2b"]:
+            services.order_approve(order=order, actor=u["support2"])
+            return services.order_cancel(
+                order=order,
+                actor=u["support2"],
+                reason_code=CancelReason.CUSTOMER_REQUEST,
+                reason="Buyer replaced it with PO of next week.",
+            )
+        if order.status == OrderStatus.AWAITING_PAYMENT:
+            code = rng.choice([CancelReason.CUSTOMER_REQUEST, CancelReason.PAYMENT_FAILED])
+            return services.order_cancel(
+                order=order,
+                actor=u["support1"],
+                reason_code=code,
+                reason="No payment after 14 days." if code == CancelReason.PAYMENT_FAILED else "Customer changed mind.",
+            )
+        # Paid: canceling needs support level 2 (a refund becomes due).
+        if variant < 0.6:
+            services.order_flag_for_review(order=order, actor=u["support2"], reason="Chargeback on the same card.")
+            return services.order_cancel(
+                order=order, actor=u["support2"], reason_code=CancelReason.FRAUD, reason="Confirmed fraud (PSP)."
+            )
+        if variant < 0.8:
+            services.order_hold(order=order, actor=u["warehouse"], reason=HoldReason.STOCK_SHORTAGE, note="0 in stock.")
+            return services.order_cancel(
+                order=order,
+                actor=u["support2"],
+                reason_code=CancelReason.OUT_OF_STOCK,
+                reason="Out of stock; customer agreed to a refund.",
+            )
+        services.order_start_preparation(order=order, actor=u["warehouse"])
+        return services.order_cancel(
+            order=order,
+            actor=u["support2"],
+            reason_code=CancelReason.CUSTOMER_REQUEST,
+            reason="Customer called before the parcel left.",
+        )
+
+
+class Command(BaseCommand):
+    help = "Create demo users, channels, customers and ~240 orders in every status (DEMO ONLY; idempotent)."
+
+    def handle(self, *args, **options):
+        started = timezone.now()
+        self._sync_roles()
+        users, created_users = self._users()
+        api_client, token = self._api_client()
+        demo = Demo(users=users, api_client=api_client, rng=random.Random(SEED))
+        customers = demo.build_customers()
+        if Customer.objects.filter(email__in=[c.email for c in customers]).exists():
+            self.stdout.write("Demo data already present: nothing created.")
+        else:
+            # One event log line per step would bury the summary: quiet while seeding.
+            events_logger = logging.getLogger("orders.events")
+            level = events_logger.level
+            events_logger.setLevel(logging.WARNING)
+            try:
+                with transaction.atomic():
+                    demo.create_channels(users["admin"])
+                    demo.create_customers(customers, users["admin"])
+                    for spec in demo.plan(customers):
+                        order = demo.create_order(spec)
+                        demo.drive(order, spec)
+            finally:
+                events_logger.setLevel(level)
+            seconds = (timezone.now() - started).total_seconds()
+            self.stdout.write(self.style.SUCCESS(f"Demo data created in {seconds:.1f} s."))
+        self._print_summary(users, created_users, token)
+
+    def _sync_roles(self) -> None:
+        for app_config in apps.get_app_configs():
+            create_permissions(app_config, verbosity=0)
+        roles.sync_roles(Group, Permission)
+
+    def _users(self):
+        user_model = get_user_model()
+        users, created_users = {}, set()
+        for username, role, first, last in STAFF:
+            user, created = user_model.objects.get_or_create(
+                username=username,
+                defaults={
+                    "first_name": first,
+                    "last_name": last,
+                    "email": f"{username}@oms.example",
+                    "is_staff": True,
+                    "is_superuser": role == roles.ADMINISTRATOR,
+                },
+            )
+            if created:
+                user.set_password(PASSWORD.format(username=username))
+                user.save(update_fields=["password"])
+                created_users.add(username)
+            user.groups.add(Group.objects.get(name=role))
+            users[username] = user
+        return users, created_users
+
+    def _api_client(self):
+        user, created = get_user_model().objects.get_or_create(username=API_USERNAME, defaults={"first_name": "API"})
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        user.groups.add(Group.objects.get(name=roles.API_CLIENT))
+        token, _ = Token.objects.get_or_create(user=user)
+        return user, token
+
+    def _print_summary(self, users, created_users, token) -> None:
+        out = self.stdout
+        counts = dict(Order.objects.values_list("status").annotate(n=Count("pk")).order_by())
+        out.write("")
+        out.write("Orders per status")
+        out.write("-" * 34)
+        for status in OrderStatus:
+            out.write(f"  {status.label:<22}{counts.get(status.value, 0):>8}")
+        out.write("-" * 34)
+        out.write(f"  {'Total':<22}{sum(counts.values()):>8}")
+        out.write("")
+        out.write(self.style.WARNING("DEMO ONLY — these accounts and passwords are public. Never in production."))
+        out.write(f"  {'user':<17}{'role':<17}password")
+        for username, role, _first, _last in STAFF:
+            note = "" if username in created_users else "  (set when the user was created)"
+            out.write(f"  {username:<17}{role:<17}{PASSWORD.format(username=username)}{note}")
+        out.write(f"  {API_USERNAME:<17}{roles.API_CLIENT:<17}Authorization: Token {token.key}")
+        out.write("  Cockpit: http://127.0.0.1:8000/admin/")
+        if settings.DEBUG is False:
+            out.write(self.style.WARNING("DEBUG is off: is this really a demo machine?"))

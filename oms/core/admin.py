@@ -1,0 +1,122 @@
+"""Admin building blocks shared by every app's screens (the cockpit).
+
+The wall of the Django admin at millions of rows is the unfiltered `SELECT COUNT(*)` the paginator
+runs on every list page (Django ticket #8408). `EstimatedCountPaginator` never issues it:
+
+- unfiltered list on PostgreSQL: the planner's row estimate (`pg_class.reltuples`) when the table
+  is big, else a count bounded by a LIMIT (it reads at most `estimate_threshold + 1` rows);
+- filtered list on PostgreSQL: an exact count under a `statement_timeout` (200 ms); when it times
+  out, the planner's estimate for that query (`EXPLAIN`), shown as "about N";
+- other databases (SQLite, the embedded demo): an exact count.
+"""
+
+import json
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import OperationalError, connections, transaction
+from django.utils.functional import cached_property
+from simple_history.admin import SimpleHistoryAdmin
+
+logger = logging.getLogger(__name__)
+
+
+class _Counted(Exception):  # noqa: N818 (not an error: carries the result out of the rolled-back block)
+    def __init__(self, count: int):
+        super().__init__(count)
+        self.count = count
+
+
+def _is_unfiltered(queryset) -> bool:
+    query = queryset.query
+    return not query.where and not query.distinct and not query.combinator and not query.is_sliced
+
+
+def table_estimate(queryset) -> int | None:
+    """PostgreSQL's estimate of the rows in the queryset's table; None when never analyzed."""
+    connection = connections[queryset.db]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+            [connection.ops.quote_name(queryset.model._meta.db_table)],
+        )
+        row = cursor.fetchone()
+    if row is None or row[0] is None or row[0] < 0:
+        return None
+    return int(row[0])
+
+
+def query_estimate(queryset) -> int:
+    """The planner's row estimate for this query (EXPLAIN, nothing is executed)."""
+    plan = json.loads(queryset.order_by().explain(format="json"))
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def timeboxed_count(queryset, *, timeout_ms: int) -> int | None:
+    """An exact count, or None when it takes longer than `timeout_ms`.
+
+    The count runs in its own transaction (a savepoint inside an outer one) that is always rolled
+    back, so the `SET LOCAL statement_timeout` never outlives it.
+    """
+    connection = connections[queryset.db]
+    try:
+        with transaction.atomic(using=queryset.db):
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+            raise _Counted(queryset.count())
+    except _Counted as done:
+        return done.count
+    except OperationalError:
+        logger.info("admin count timed out", extra={"table": queryset.model._meta.db_table})
+        return None
+
+
+class EstimatedCountPaginator(Paginator):
+    """A paginator whose `count` is cheap on tables of any size; `is_estimate` says when it guessed."""
+
+    estimate_threshold = 10_000
+    count_timeout_ms = 200
+
+    is_estimate = False
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if not hasattr(queryset, "query") or connections[queryset.db].vendor != "postgresql":
+            return super().count
+        if _is_unfiltered(queryset):
+            return self._unfiltered_count(queryset)
+        exact = timeboxed_count(queryset, timeout_ms=self.count_timeout_ms)
+        if exact is not None:
+            return exact
+        self.is_estimate = True
+        return max(query_estimate(queryset), self.per_page + 1)
+
+    def _unfiltered_count(self, queryset) -> int:
+        estimate = table_estimate(queryset)
+        if estimate is not None and estimate > self.estimate_threshold:
+            self.is_estimate = True
+            return estimate
+        # Small (or never analyzed) table: an exact count that reads at most threshold + 1 rows.
+        bounded = queryset.order_by()[: self.estimate_threshold + 1].count()
+        if bounded <= self.estimate_threshold:
+            return bounded
+        self.is_estimate = True
+        return max(bounded, estimate or 0)
+
+
+class AuditedAdmin(SimpleHistoryAdmin):
+    """simple-history's admin (the History button: field diffs with the user), without "revert".
+
+    Reverting saves a whole historical row back over the live one: it would bypass the services
+    (and their permission checks, events and outbox). History is for reading here.
+    """
+
+    def revert_disabled(self, request, obj=None):
+        return True
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method != "GET":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)

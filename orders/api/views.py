@@ -1,0 +1,405 @@
+"""The order API: one view per use case, each calling one service or selector.
+
+Views resolve the order number, check the request's shape and answer with the order as it is
+after the change; the services decide everything else (permissions, states, amounts) and their
+errors become responses in the one exception handler (oms.core.api). Every POST honours an
+`Idempotency-Key` header (oms.core.idempotency).
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from oms.core.errors import ApplicationError, NotFoundError, ValidationError
+from oms.core.idempotency import HEADER as IDEMPOTENCY_HEADER
+from oms.core.idempotency import IdempotentAPIMixin
+from orders import services
+from orders.api.filters import OrderFilter
+from orders.api.serializers import (
+    ApiErrorSerializer,
+    OrderCancelInputSerializer,
+    OrderChangeAddressInputSerializer,
+    OrderCreateInputSerializer,
+    OrderDetailSerializer,
+    OrderFlagForReviewInputSerializer,
+    OrderHoldInputSerializer,
+    OrderHoldReleaseInputSerializer,
+    OrderListSerializer,
+    OrderMarkDeliveredInputSerializer,
+    OrderMarkPaidInputSerializer,
+    OrderNoteInputSerializer,
+    OrderRecordShipmentInputSerializer,
+    OrderTagInputSerializer,
+    ReasonInputSerializer,
+    dotted_errors,
+    validated_input,
+)
+from orders.models import Order, OrderHold
+from orders.selectors import order_get, order_list
+
+# --- shared pieces -------------------------------------------------------------------------------
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    name=IDEMPOTENCY_HEADER,
+    type=OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "1 to 255 characters, unique per API client and operation. Sending the same key with the same "
+        "request again returns the first response byte for byte (header `Idempotent-Replayed: true`); "
+        "with another request: 422 `idempotency_key_reused`; while the first request still runs: "
+        "409 `idempotency_request_in_progress`. Keys are kept at least 72 hours."
+    ),
+)
+
+_LIST_ERRORS = {
+    400: OpenApiResponse(ApiErrorSerializer, description="Invalid filter or cursor: field errors in `extra.fields`."),
+    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
+    403: OpenApiResponse(ApiErrorSerializer, description="The user may not view orders."),
+}
+_ERRORS = {
+    400: OpenApiResponse(ApiErrorSerializer, description="Invalid request: field errors in `extra.fields`."),
+    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
+    403: OpenApiResponse(ApiErrorSerializer, description="The user lacks the permission for this action."),
+    404: OpenApiResponse(ApiErrorSerializer, description="No such order (`order_not_found`)."),
+}
+_WRITE_ERRORS = {
+    **_ERRORS,
+    415: OpenApiResponse(ApiErrorSerializer, description="The body is not JSON."),
+    409: OpenApiResponse(
+        ApiErrorSerializer,
+        description="The order's state does not allow this now (`transition_not_allowed`, …), "
+        "or a request with this Idempotency-Key is still running.",
+    ),
+    422: OpenApiResponse(ApiErrorSerializer, description="The Idempotency-Key was used with another request."),
+}
+
+
+def _action_schema(*, summary: str, request, status: int = 200, description: str = ""):
+    return extend_schema(
+        tags=["order actions"],
+        summary=summary,
+        description=description,
+        request=request,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={status: OrderDetailSerializer, **_WRITE_ERRORS},
+    )
+
+
+class CanViewOrders(BasePermission):
+    message = "You do not have permission to view orders."
+
+    def has_permission(self, request, view):
+        return request.user.has_perm("orders.view_order")
+
+
+def _order_id(number: str) -> int:
+    order_id = Order.objects.filter(number=number).values_list("pk", flat=True).first()
+    if order_id is None:
+        raise NotFoundError(f"Order {number} not found.", code="order_not_found")
+    return order_id
+
+
+def _order_response(request, number: str, *, status: int = 200) -> Response:
+    """The order as it is now, as the requesting user sees it (with the actions left to them)."""
+    order = order_get(number=number)
+    return Response(OrderDetailSerializer(order, context={"request": request}).data, status=status)
+
+
+class OrderCursorPagination(CursorPagination):
+    # The id is unique and the primary key: a strict keyset, so walking the pages never skips or
+    # repeats an order, also while new orders arrive (they come before the first page) and when
+    # many share one placed_at (marketplaces send whole seconds).
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+    def decode_cursor(self, request):
+        invalid = ValidationError("Invalid cursor.", code="invalid_cursor", fields={"cursor": ["Invalid cursor."]})
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise invalid from None
+        if cursor is not None and cursor.position is not None:
+            # A tampered position would reach the database as an id: only bigint digits pass.
+            if not (cursor.position.isascii() and cursor.position.isdigit() and int(cursor.position) < 2**63):
+                raise invalid
+        return cursor
+
+
+# --- reads -----------------------------------------------------------------------------------------
+
+
+@extend_schema(
+    tags=["orders"],
+    summary="List orders",
+    description="Newest received first, 50 per page (`page_size` up to 200), cursor-paginated: follow `next`.",
+    responses={200: OrderListSerializer(many=True), **_LIST_ERRORS},
+)
+class OrderListApi(generics.ListAPIView):
+    permission_classes = [IsAuthenticated, CanViewOrders]
+    serializer_class = OrderListSerializer
+    filterset_class = OrderFilter
+    pagination_class = OrderCursorPagination
+
+    def get_queryset(self):
+        return order_list()
+
+
+class OrderDetailApi(APIView):
+    permission_classes = [IsAuthenticated, CanViewOrders]
+
+    @extend_schema(
+        tags=["orders"],
+        summary="One order with its lines, holds, timeline and the actions open to you",
+        responses={200: OrderDetailSerializer, **_ERRORS},
+    )
+    def get(self, request, number: str):
+        return _order_response(request, number)
+
+
+# --- intake ----------------------------------------------------------------------------------------
+
+
+class OrderWriteApi(IdempotentAPIMixin, APIView):
+    # Base of the write views: POST with a JSON body (or none), idempotent on request. (Comments,
+    # not docstrings, on these bases: the schema would show them as every operation's description.)
+
+    parser_classes = [JSONParser]
+
+    def handle_exception(self, exc):
+        if isinstance(exc, ApplicationError) and isinstance(exc.extra.get("fields"), dict):
+            # Some services nest field errors ({"address": {"country": [...]}}): the API always
+            # names a field by its dotted path, as in the request body.
+            exc.extra["fields"] = dotted_errors(exc.extra["fields"])
+        return super().handle_exception(exc)
+
+
+class OrderCreateApi(OrderWriteApi):
+    @extend_schema(
+        tags=["orders"],
+        summary="Create or import an order",
+        description=(
+            "Creates the order, submits it and, when the payment covers it, confirms it. "
+            "Sending the same (channel, external_id) again changes nothing and returns the existing "
+            "order with 200, also when both deliveries arrive at the same moment."
+        ),
+        request=OrderCreateInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={
+            201: OpenApiResponse(OrderDetailSerializer, description="Created."),
+            200: OpenApiResponse(OrderDetailSerializer, description="Already imported: the existing order."),
+            **_WRITE_ERRORS,
+        },
+    )
+    def post(self, request):
+        data = validated_input(OrderCreateInputSerializer, request.data)
+        order, created = services.order_create(actor=request.user, **data)
+        return _order_response(request, order.number, status=201 if created else 200)
+
+
+# --- lifecycle actions -------------------------------------------------------------------------------
+
+
+class OrderActionApi(OrderWriteApi):
+    # An action on one order, answered with the order as it is after it.
+    pass
+
+
+class OrderSubmitApi(OrderActionApi):
+    @_action_schema(summary="Submit a draft order", request=ReasonInputSerializer)
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(ReasonInputSerializer, request.data)
+        services.order_submit(order=order_id, actor=request.user, **data)
+        return _order_response(request, number)
+
+
+class OrderApproveApi(OrderActionApi):
+    @_action_schema(summary="Approve an order pending approval", request=ReasonInputSerializer)
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(ReasonInputSerializer, request.data)
+        services.order_approve(order=order_id, actor=request.user, **data)
+        return _order_response(request, number)
+
+
+class OrderMarkPaidApi(OrderActionApi):
+    @_action_schema(
+        summary="Record a payment or an authorization",
+        description="Confirms an order awaiting payment once it is paid or authorized in full.",
+        request=OrderMarkPaidInputSerializer,
+    )
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(OrderMarkPaidInputSerializer, request.data)
+        services.order_mark_paid(order=order_id, actor=request.user, **data)
+        return _order_response(request, number)
+
+
+class OrderAcceptOnTermsApi(OrderActionApi):
+    @_action_schema(summary="Confirm an order on the customer's payment terms", request=ReasonInputSerializer)
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(ReasonInputSerializer, request.data)
+        services.order_accept_on_terms(order=order_id, actor=request.user, **data)
+        return _order_response(request, number)
+
+
+class OrderFlagForReviewApi(OrderActionApi):
+    @_action_schema(summary="Put an order under review", request=OrderFlagForReviewInputSerializer)
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(OrderFlagForReviewInputSerializer, request.data)
+        services.order_flag_for_review(order=order_id, actor=request.user, **data)
+        return _order_response(request, number)
+
+
+class OrderAcceptApi(OrderActionApi):
+    @_action_schema(
+        summary="Accept an order under review",
+        description="Confirmed when paid or authorized, otherwise back to awaiting payment.",
+        request=ReasonInputSerializer,
+    )
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(ReasonInputSerializer, request.data)
+        services.order_accept(order=order_id, actor=request.user, **data)
+        return _order_response(request, number)
+
+
+class OrderStartPreparationApi(OrderActionApi):
+    @_action_schema(summary="Start preparing a confirmed order", request=ReasonInputSerializer)
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(ReasonInputSerializer, request.data)
+        services.order_start_preparation(order=order_id, actor=request.user, **data)
+        return _order_response(request, number)
+
+
+class OrderRecordShipmentApi(OrderActionApi):
+    @_action_schema(
+        summary="Record shipped quantities",
+        description="Everything still open by default; the order becomes partially shipped or shipped.",
+        request=OrderRecordShipmentInputSerializer,
+    )
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(OrderRecordShipmentInputSerializer, request.data)
+        services.order_record_shipment(order=order_id, actor=request.user, **data)
+        return _order_response(request, number)
+
+
+class OrderMarkDeliveredApi(OrderActionApi):
+    @_action_schema(
+        summary="Record delivered quantities",
+        description="Everything shipped by default; the order is delivered once everything is.",
+        request=OrderMarkDeliveredInputSerializer,
+    )
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(OrderMarkDeliveredInputSerializer, request.data)
+        services.order_mark_delivered(order=order_id, actor=request.user, **data)
+        return _order_response(request, number)
+
+
+class OrderCompleteApi(OrderActionApi):
+    @_action_schema(summary="Close a delivered order after the return window", request=ReasonInputSerializer)
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(ReasonInputSerializer, request.data)
+        services.order_complete(order=order_id, actor=request.user, **data)
+        return _order_response(request, number)
+
+
+class OrderCancelApi(OrderActionApi):
+    @_action_schema(
+        summary="Cancel an order before anything shipped",
+        description="Canceling an order that has received money needs its own permission.",
+        request=OrderCancelInputSerializer,
+    )
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(OrderCancelInputSerializer, request.data)
+        services.order_cancel(order=order_id, actor=request.user, **data)
+        return _order_response(request, number)
+
+
+class OrderHoldApi(OrderActionApi):
+    @_action_schema(
+        summary="Place a hold",
+        description="An order with an active hold cannot start preparation or ship.",
+        request=OrderHoldInputSerializer,
+        status=201,
+    )
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(OrderHoldInputSerializer, request.data)
+        services.order_hold(order=order_id, actor=request.user, **data)
+        return _order_response(request, number, status=201)
+
+
+class OrderHoldReleaseApi(OrderActionApi):
+    @_action_schema(summary="Release a hold", request=OrderHoldReleaseInputSerializer)
+    def post(self, request, number: str, hold_id: int):
+        order_id = _order_id(number)
+        if not OrderHold.objects.filter(pk=hold_id, order_id=order_id).exists():
+            raise NotFoundError(f"Order {number} has no hold {hold_id}.", code="hold_not_found")
+        data = validated_input(OrderHoldReleaseInputSerializer, request.data)
+        services.order_release_hold(hold=hold_id, actor=request.user, note=data.get("note", ""))
+        return _order_response(request, number)
+
+
+class OrderNoteAddApi(OrderActionApi):
+    @_action_schema(summary="Add an internal note", request=OrderNoteInputSerializer)
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(OrderNoteInputSerializer, request.data)
+        services.order_add_note(order=order_id, actor=request.user, **data)
+        return _order_response(request, number)
+
+
+class OrderTagAddApi(OrderActionApi):
+    @_action_schema(
+        summary="Tag an order",
+        description="Adding a tag it already has changes nothing.",
+        request=OrderTagInputSerializer,
+    )
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(OrderTagInputSerializer, request.data)
+        services.order_tag(order=order_id, actor=request.user, **data)
+        return _order_response(request, number)
+
+
+class OrderTagRemoveApi(OrderActionApi):
+    @_action_schema(
+        summary="Untag an order",
+        description="Removing a tag it does not have changes nothing.",
+        request=OrderTagInputSerializer,
+    )
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(OrderTagInputSerializer, request.data)
+        services.order_untag(order=order_id, actor=request.user, **data)
+        return _order_response(request, number)
+
+
+class OrderChangeAddressApi(OrderActionApi):
+    @_action_schema(
+        summary="Change the shipping or billing address",
+        description="Only while nothing has shipped.",
+        request=OrderChangeAddressInputSerializer,
+    )
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(OrderChangeAddressInputSerializer, request.data)
+        services.order_change_address(order=order_id, actor=request.user, **data)
+        return _order_response(request, number)
