@@ -166,22 +166,34 @@ class MovementReason(models.TextChoices):
 class StockMovement(models.Model):
     """The append-only stock ledger. Never updated, never deleted."""
 
-    stock_item = models.ForeignKey(StockItem, on_delete=models.PROTECT, related_name="movements")
+    # Indexed by (stock item, id) and by order only: the ledger is appended on the contended path.
+    stock_item = models.ForeignKey(StockItem, on_delete=models.PROTECT, related_name="movements", db_index=False)
     on_hand_delta = models.IntegerField(default=0)
     reserved_delta = models.IntegerField(default=0)
     reason = models.CharField(max_length=16, choices=MovementReason.choices)
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     order_line = models.ForeignKey(
-        "orders.OrderLine", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "orders.OrderLine", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     reference = models.CharField(max_length=128, blank=True, help_text=_("Shipment, count, receipt or document."))
     note = models.TextField(blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # No database constraint: checking it would lock the (shared) user row in every reservation.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["stock_item", "id"], name="movement_stock_item_idx")]
+        indexes = [
+            models.Index(fields=["stock_item", "id"], name="movement_stock_item_idx"),
+            models.Index(fields=["reason", "created_at"], name="movement_reason_time_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(on_hand_delta=0) | ~Q(reserved_delta=0), name="movement_changes_something"
@@ -247,13 +259,30 @@ class ReservationState(models.TextChoices):
 class Reservation(models.Model):
     """Units of one order line held at one location (or promised against incoming supply)."""
 
+    # Few indexes on purpose: this table is written on the contended path. Lookups go by order,
+    # by order line and by (stock item, channel) for active rows; the rest is reached through those.
+    # channel, product and location are copies (from the order and the stock row, in the same
+    # statement) and carry no database foreign key: checking one would lock those shared, hot parent
+    # rows (FOR KEY SHARE) in every reserving transaction. Django still enforces PROTECT.
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="reservations")
-    order_line = models.ForeignKey("orders.OrderLine", on_delete=models.PROTECT, related_name="reservations")
-    channel = models.ForeignKey("orders.Channel", on_delete=models.PROTECT, related_name="+")
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="reservations")
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="reservations")
-    stock_item = models.ForeignKey(StockItem, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    supply = models.ForeignKey(IncomingSupply, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    order_line = models.ForeignKey(
+        "orders.OrderLine", on_delete=models.PROTECT, related_name="reservations", db_index=False
+    )
+    channel = models.ForeignKey(
+        "orders.Channel", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, related_name="reservations", db_index=False, db_constraint=False
+    )
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="reservations", db_index=False, db_constraint=False
+    )
+    stock_item = models.ForeignKey(
+        StockItem, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    supply = models.ForeignKey(
+        IncomingSupply, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     quantity = models.PositiveIntegerField()
     quantity_consumed = models.PositiveIntegerField(default=0)
     quantity_released = models.PositiveIntegerField(default=0)

@@ -43,7 +43,7 @@ from inventory.sourcing import (
     lead_days,
     plan,
 )
-from inventory.stock import apply_change, ledger_write, locked_items, try_reserve
+from inventory.stock import apply_change, ledger_write, locked_items, reserve_with_rows
 from oms.core.errors import ConflictError, PermissionDeniedError, ValidationError
 from oms.core.history import stamp
 
@@ -360,18 +360,23 @@ def _reserve_plan(*, order, the_plan: Plan, rules, mode: str, actor, locked: dic
     return True
 
 
-def stock_reserve(
-    *, order, item: StockItem, parts: list[tuple[LineNeed, int]], actor, mode: str = ReservationMode.SOFT
-) -> bool:
+def stock_reserve(*, order, item: StockItem, parts: list[tuple[LineNeed, int]], actor,
+                  mode: str = ReservationMode.SOFT) -> bool:
     """Reserve units of order lines on one stock row if they are free beyond safety stock.
 
-    Three statements inside the caller's transaction: the reservation and ledger rows first, then
-    one conditional UPDATE, so the row lock is held only from that UPDATE to the commit. On False
-    nothing was reserved and the caller must roll back (its savepoint or transaction) to drop the
-    rows written. For rows without channel shares or fences (`atp.ChannelRules.is_simple`).
+    One statement (see `stock.reserve_with_rows`): the conditional UPDATE and, only when it
+    matched, the reservation and ledger rows. False: nothing was written. For rows without
+    channel shares or fences (`atp.ChannelRules.is_simple`); the others go through `order_allocate`.
     """
-    _reservation_rows(order=order, item=item, parts=parts, mode=mode, actor=actor)
-    return try_reserve(item_id=item.pk, quantity=sum(q for _, q in parts))
+    return reserve_with_rows(
+        item_id=item.pk,
+        order_id=order.pk,
+        channel_id=order.channel_id,
+        parts=[(need.line_id, quantity) for need, quantity in parts],
+        mode=mode,
+        actor_id=actor.pk if actor is not None else None,
+        reference=order.number,
+    )
 
 
 def _reservation_rows(*, order, item: StockItem, parts, mode: str, actor) -> None:

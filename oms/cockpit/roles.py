@@ -19,6 +19,9 @@ _VIEW_ORDERS = ["orders.view_*"]
 
 _SUPPORT_L1 = [
     *_VIEW_ORDERS,
+    "inventory.view_product",
+    "inventory.view_stockitem",
+    "inventory.view_sourcingdecision",
     "orders.import_order",
     "orders.submit_order",
     "orders.add_note",
@@ -39,10 +42,17 @@ ROLES: dict[str, list[str]] = {
         "orders.approve_order",
         "orders.change_customer",
         "integrations.view_*",
+        "inventory.view_*",
         "integrations.replay_outboxmessage",
     ],
     WAREHOUSE: [
         *_VIEW_ORDERS,
+        "inventory.view_*",
+        "inventory.receive_stock",
+        "inventory.add_cyclecount",
+        "inventory.change_cyclecount",
+        "inventory.add_incomingsupply",
+        "inventory.change_incomingsupply",
         "orders.start_preparation_order",
         "orders.ship_order",
         "orders.deliver_order",
@@ -60,6 +70,10 @@ ROLES: dict[str, list[str]] = {
     ],
     FINANCE_MANAGER: [
         *_VIEW_ORDERS,
+        "inventory.view_*",
+        # Stock value changes: count variances and manual adjustments.
+        "inventory.approve_cyclecount",
+        "inventory.adjust_stock",
         "orders.record_payment_order",
         "orders.accept_on_terms_order",
         "orders.complete_order",
@@ -84,6 +98,11 @@ ROLES: dict[str, list[str]] = {
     ],
     API_CLIENT: [
         *_VIEW_ORDERS,
+        "inventory.view_*",
+        "inventory.receive_stock",
+        "inventory.adjust_stock",
+        "inventory.add_cyclecount",
+        "inventory.change_cyclecount",
         "orders.import_order",
         "orders.submit_order",
         "orders.record_payment_order",
@@ -122,3 +141,17 @@ def sync_roles(group_model, permission_model) -> dict[str, int]:
         group.permissions.set(chosen)
         counts[name] = len(chosen)
     return counts
+
+
+def migrate_roles(apps, schema_editor):
+    """RunPython body of the roles migrations: permissions for every app, then the groups."""
+    from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
+
+    # Permissions are normally created after the whole migrate run (post_migrate): create them now,
+    # for every app, so that the groups get them on a fresh database too.
+    for app_config in global_apps.get_app_configs():
+        if app_config.models_module is None:
+            app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+    sync_roles(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))

@@ -149,9 +149,10 @@ def test_mark_paid_in_full_confirms_the_order(api_client, api_user, boss, channe
     assert (body["status"], body["payment_status"]) == (OrderStatus.CONFIRMED, "paid")
     assert body["totals"]["amount_paid"] == body["totals"]["gross"] == "64.45"
     assert (body["payment_method"], body["payment_reference"]) == ("transfer", "SEPA-1")
-    assert [(e["type"], e["actor"]) for e in body["events"][-2:]] == [
+    assert [(e["type"], e["actor"]) for e in body["events"][-3:]] == [
         ("payment_recorded", api_user.username),
         ("confirmed", api_user.username),
+        ("stock_allocated", api_user.username),
     ]
 
 
@@ -234,8 +235,9 @@ def test_accept_on_terms_confirms_an_order_of_a_customer_with_terms(role_client,
     body = response.json()
     assert (body["status"], body["payment_status"], body["on_payment_terms"]) == ("confirmed", "on_terms", True)
     assert body["customer_label"] == "Confirmed — invoice to follow"
-    event = last_event(order)
-    assert (event.type, event.actor, event.payload["terms_days"]) == (OrderEventType.ACCEPTED_ON_TERMS, finance, 30)
+    event = order.events.get(type=OrderEventType.ACCEPTED_ON_TERMS)
+    assert (event.actor, event.payload["terms_days"]) == (finance, 30)
+    assert last_event(order).type == OrderEventType.STOCK_ALLOCATED
 
 
 def test_accept_on_terms_without_terms_is_409(role_client, boss, channel):

@@ -70,6 +70,7 @@ def test_a_valid_order_is_created_submitted_and_confirmed(api_client, api_user, 
         ("submitted", "api"),
         ("payment_recorded", "api"),
         ("confirmed", "api"),
+        ("stock_allocated", "api"),
     ]
     assert "start-preparation" in body["allowed_actions"] and "cancel" in body["allowed_actions"]
 
@@ -90,6 +91,7 @@ def test_a_valid_order_is_created_submitted_and_confirmed(api_client, api_user, 
         (OrderEventType.SUBMITTED, api_user.pk),
         (OrderEventType.PAYMENT_RECORDED, api_user.pk),
         (OrderEventType.CONFIRMED, api_user.pk),
+        (OrderEventType.STOCK_ALLOCATED, api_user.pk),
     ]
     assert order.history.count() >= 1
     assert {row.history_user_id for row in order.history.all()} == {api_user.pk}

@@ -74,12 +74,13 @@ def test_the_detail_shows_lines_holds_events_and_the_actions_left_to_the_user(ap
         "submitted",
         "payment_recorded",
         "confirmed",
+        "stock_allocated",
         "hold_placed",
         "hold_released",
         "hold_placed",
     ]
-    assert body["events"][5]["actor"] == "sam"
-    assert body["events"][5]["reason"] == "Card owner confirmed"
+    assert body["events"][6]["actor"] == "sam"
+    assert body["events"][6]["reason"] == "Card owner confirmed"
     # The API client may cancel a paid order and place holds, not release them; preparation waits
     # for the active hold to go.
     assert body["allowed_actions"] == ["cancel", "hold", "add-note", "add-tag", "remove-tag", "change-address"]

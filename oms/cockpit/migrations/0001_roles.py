@@ -1,20 +1,8 @@
 """The role groups and their permissions (oms/cockpit/roles.py); `manage.py sync_roles` re-applies them."""
 
-from django.apps import apps as global_apps
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from oms.cockpit.roles import sync_roles
-
-
-def create_roles(apps, schema_editor):
-    # Permissions are normally created after the whole migrate run (post_migrate): create them now,
-    # for every app, so that the groups get them on a fresh database too.
-    for app_config in global_apps.get_app_configs():
-        if app_config.models_module is None:
-            app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-    sync_roles(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
+from oms.cockpit.roles import migrate_roles
 
 
 class Migration(migrations.Migration):
@@ -27,4 +15,4 @@ class Migration(migrations.Migration):
         ("integrations", "0001_initial"),
     ]
 
-    operations = [migrations.RunPython(create_roles, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(migrate_roles, migrations.RunPython.noop)]

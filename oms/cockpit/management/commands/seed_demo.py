@@ -79,6 +79,31 @@ PRODUCTS = [
     ("SCARF-SILK", "Silk scarf, indigo", "85.00", "0.20"),
     ("NOTEBOOK-A5", "Dotted notebook A5", "12.00", "0.20"),
 ]
+# Where the demo stock sits: (code, name, kind, country, city, handling days, cost per parcel, priority, flags).
+LOCATIONS = [
+    ("paris-wh", "Paris warehouse", "warehouse", "FR", "Paris", 1, "4.90", 10, {}),
+    (
+        "lyon-store",
+        "Lyon store",
+        "store",
+        "FR",
+        "Lyon",
+        1,
+        "6.50",
+        20,
+        {"ships_from_store": True, "store_pickup": True},
+    ),
+    ("lille-3pl", "Lille 3PL hub", "3pl", "FR", "Lille", 2, "5.50", 30, {}),
+    ("london-3pl", "London 3PL", "3pl", "GB", "London", 1, "7.90", 40, {}),
+]
+# Units per location code. Some SKUs live in one place only (orders that mix them ship in two
+# parcels); the blanket runs short and is promised from a purchase order.
+STOCK = {
+    "paris-wh": {"*": 400, "LAMP-BRASS": 0, "SCARF-SILK": 0, "BLANKET-WOOL": 3},
+    "lyon-store": {"LAMP-BRASS": 60, "SCARF-SILK": 40, "CANDLE-FIG": 30, "MUG-STONE-01": 25},
+    "lille-3pl": {"TEE-ORG-M": 200, "TEE-ORG-L": 200, "HOOD-GRY-L": 120, "NOTEBOOK-A5": 300},
+    "london-3pl": {"*": 80, "LAMP-BRASS": 0, "SCARF-SILK": 0, "BLANKET-WOOL": 0},
+}
 RATES = {"EUR": Decimal("1"), "GBP": Decimal("0.86"), "USD": Decimal("1.08"), "CHF": Decimal("0.95")}
 
 FR_FIRST = "Camille Léa Chloé Manon Inès Jeanne Louise Zoé Hugo Lucas Théo Jules Arthur Louis Gabriel Raphaël".split()
@@ -196,6 +221,68 @@ class Demo:
             channel.save()
         for name, color in TAGS.items():
             Tag.objects.get_or_create(name=name, defaults={"color": color})
+
+    def create_catalog(self, admin) -> None:
+        """Locations, transit times, products and stock (received through the inventory services)."""
+        from inventory.models import ChannelStockSettings, Location, Product, TransitTime
+        from inventory.services import stock_receive, supply_create
+
+        locations = {}
+        for code, name, kind, country, city, handling, cost, priority, flags in LOCATIONS:
+            locations[code], _ = Location.objects.get_or_create(
+                code=code,
+                defaults={
+                    "name": name,
+                    "kind": kind,
+                    "country": country,
+                    "city": city,
+                    "handling_days": handling,
+                    "cost_per_parcel": Decimal(cost),
+                    "priority": priority,
+                    **flags,
+                },
+            )
+        for location in locations.values():
+            for country, days in (
+                ("FR", 1 if location.country == "FR" else 2),
+                ("GB", 1 if location.country == "GB" else 3),
+            ):
+                TransitTime.objects.get_or_create(location=location, country=country, defaults={"days": days})
+        for sku, name, _price, _rate in PRODUCTS:
+            product, _ = Product.objects.get_or_create(
+                sku=sku,
+                defaults={
+                    "name": name,
+                    "hs_code": "6912" if sku.startswith("MUG") else "",
+                    "country_of_origin": "FR",
+                    "weight_grams": 400,
+                    "is_key": sku in {"LAMP-BRASS", "BLANKET-WOOL"},
+                },
+            )
+            for code, units in STOCK.items():
+                quantity = units.get(sku, units.get("*", 0))
+                if quantity:
+                    stock_receive(
+                        product=product,
+                        location=locations[code],
+                        quantity=quantity,
+                        actor=admin,
+                        reference="Demo opening stock",
+                    )
+        blanket = Product.objects.get(sku="BLANKET-WOOL")
+        supply_create(
+            product=blanket,
+            location=locations["paris-wh"],
+            quantity=60,
+            expected_at=timezone.localdate() + datetime.timedelta(days=12),
+            reference="PO-2026-0042",
+            actor=admin,
+        )
+        # The Lyon store's own customers win the last unit over the web.
+        for code, priority in (("store-lyon", 1), ("web", 50), ("amazon-fr", 60)):
+            channel = Channel.objects.filter(code=code).first()
+            if channel is not None:
+                ChannelStockSettings.objects.get_or_create(channel=channel, defaults={"priority": priority})
 
     def build_customers(self) -> list[DemoCustomer]:
         rng = self.rng
@@ -478,6 +565,8 @@ class Demo:
                 hold=hold, actor=u["support2"], note="Checked with the customer / supplier: OK to proceed."
             )
         services.order_start_preparation(order=order, actor=u["warehouse"])
+        if target != OrderStatus.IN_PREPARATION:
+            self._receive_promised_supply(order)
         if target == OrderStatus.IN_PREPARATION:
             return order
         lines = list(order.lines.order_by("line_number"))
@@ -502,6 +591,25 @@ class Demo:
         with override_settings(OMS_RETURN_WINDOW_DAYS=0):
             services.order_complete(order=order, actor=u["finance"], reason="Return window elapsed.")
         return order
+
+    def _receive_promised_supply(self, order: Order) -> None:
+        """A back-ordered line ships once its purchase order arrives: receive what it waits for."""
+        from inventory.models import IncomingSupply, Reservation
+        from inventory.services import stock_receive
+
+        supply_ids = set(
+            Reservation.objects.filter(order=order, state="active", supply__isnull=False).values_list(
+                "supply", flat=True
+            )
+        )
+        for supply in IncomingSupply.objects.filter(pk__in=supply_ids, status=IncomingSupply.Status.OPEN):
+            stock_receive(
+                product=supply.product,
+                location=supply.location,
+                quantity=supply.quantity_open,
+                actor=self.users["warehouse"],
+                supply=supply,
+            )
 
     def _tracking(self) -> str:
         return f"6A{self.rng.randint(10**9, 10**10 - 1)}"
@@ -604,18 +712,21 @@ class Command(BaseCommand):
             self.stdout.write("Demo data already present: nothing created.")
         else:
             # One event log line per step would bury the summary: quiet while seeding.
-            events_logger = logging.getLogger("orders.events")
-            level = events_logger.level
-            events_logger.setLevel(logging.WARNING)
+            quiet = [logging.getLogger(name) for name in ("orders.events", "inventory")]
+            levels = [logger.level for logger in quiet]
+            for logger in quiet:
+                logger.setLevel(logging.WARNING)
             try:
                 with transaction.atomic():
                     demo.create_channels(users["admin"])
+                    demo.create_catalog(users["admin"])
                     demo.create_customers(customers, users["admin"])
                     for spec in demo.plan(customers):
                         order = demo.create_order(spec)
                         demo.drive(order, spec)
             finally:
-                events_logger.setLevel(level)
+                for logger, level in zip(quiet, levels, strict=True):
+                    logger.setLevel(level)
             seconds = (timezone.now() - started).total_seconds()
             self.stdout.write(self.style.SUCCESS(f"Demo data created in {seconds:.1f} s."))
         self._print_summary(users, created_users, token)
