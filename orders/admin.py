@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
+from inventory.admin import order_sourcing_panel
 from oms.core.admin import AuditedAdmin, EstimatedCountPaginator
 from oms.core.errors import ApplicationError
 from orders import services
@@ -895,6 +896,7 @@ class OrderAdmin(ReadOnlyAdminMixin, AuditedAdmin):
                 for action in order_available_actions(order, request.user)
             ],
             "history_url": reverse("admin:orders_order_history", args=[order.pk], current_app=self.admin_site.name),
+            "sourcing": order_sourcing_panel(order=order, user=request.user),
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/orders/order/detail.html", context)
