@@ -8,17 +8,20 @@ for a channel at a location:
 ATP by a date adds incoming supply due by that date and not yet promised.
 """
 
+import datetime
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db.models import F, Q, Sum
+from django.utils import timezone
 
 from inventory.models import (
     ChannelStockRule,
     IncomingSupply,
     Location,
+    Product,
     Reservation,
     ReservationState,
     StockItem,
@@ -151,4 +154,12 @@ def atp(*, product_id: int, channel_id: int | None = None, location_id: int | No
             )
             entry["incoming"] += row.quantity_unpromised
     total = sum(entry["available"] + entry["incoming"] for entry in per_location.values())
-    return {"product_id": product_id, "atp": total, "locations": per_location}
+    product = Product.objects.only("is_active", "sellable_from", "sellable_until").get(pk=product_id)
+    when = (
+        timezone.now()
+        if by_date is None
+        else timezone.make_aware(datetime.datetime.combine(by_date, datetime.time(12)))
+    )
+    sellable = product.is_sellable_at(max(when, timezone.now()))
+    # A product that cannot be sold (switched off, outside its sell window) promises nothing.
+    return {"product_id": product_id, "atp": total if sellable else 0, "sellable": sellable, "locations": per_location}

@@ -15,7 +15,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
-from django_fsm import FSMField, transition
+from django_fsm import FSMField, FSMModelMixin, transition
 
 from oms.core.history import AuditHistory
 
@@ -45,7 +45,9 @@ class Product(models.Model):
     preorder_enabled = models.BooleanField(default=False)
     preorder_limit = models.PositiveIntegerField(default=0)
     preorder_promised_at = models.DateTimeField(null=True, blank=True)
-    safety_stock = models.PositiveIntegerField(default=0, help_text=_("Units per location never promised."))
+    safety_stock = models.PositiveIntegerField(
+        default=0, help_text=_("Units never promised, per location: the default for new stock rows.")
+    )
     reservation_mode = models.CharField(
         max_length=8, choices=ReservationMode.choices, blank=True, help_text=_("Blank: the channel's setting.")
     )
@@ -171,9 +173,19 @@ class StockMovement(models.Model):
     on_hand_delta = models.IntegerField(default=0)
     reserved_delta = models.IntegerField(default=0)
     reason = models.CharField(max_length=16, choices=MovementReason.choices)
-    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # What the movement was for. References of a log: no database constraint (checking them would
+    # lock the order's rows in every reservation); orders and lines are never deleted (PROTECT).
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False
+    )
     order_line = models.ForeignKey(
-        "orders.OrderLine", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        "orders.OrderLine",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     reference = models.CharField(max_length=128, blank=True, help_text=_("Shipment, count, receipt or document."))
     note = models.TextField(blank=True)
@@ -192,7 +204,10 @@ class StockMovement(models.Model):
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["stock_item", "id"], name="movement_stock_item_idx"),
-            models.Index(fields=["reason", "created_at"], name="movement_reason_time_idx"),
+            # A 3PL's receipt is applied once per document: looked up by its reference.
+            models.Index(fields=["reference"], condition=Q(reason="receipt"), name="movement_receipt_ref_idx"),
+            # created_at has a BRIN index on PostgreSQL (migration 0002): append-only and in time
+            # order, it costs almost nothing to maintain.
         ]
         constraints = [
             models.CheckConstraint(
@@ -259,14 +274,15 @@ class ReservationState(models.TextChoices):
 class Reservation(models.Model):
     """Units of one order line held at one location (or promised against incoming supply)."""
 
-    # Few indexes on purpose: this table is written on the contended path. Lookups go by order,
-    # by order line and by (stock item, channel) for active rows; the rest is reached through those.
+    # Few indexes on purpose: this table is written on the contended path. Lookups go by order
+    # (then line) and by (stock item, channel) for active rows; the rest is reached through those.
+    # order_line and supply carry no database constraint either (orders' lines are never deleted).
     # channel, product and location are copies (from the order and the stock row, in the same
     # statement) and carry no database foreign key: checking one would lock those shared, hot parent
     # rows (FOR KEY SHARE) in every reserving transaction. Django still enforces PROTECT.
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="reservations")
     order_line = models.ForeignKey(
-        "orders.OrderLine", on_delete=models.PROTECT, related_name="reservations", db_index=False
+        "orders.OrderLine", on_delete=models.PROTECT, related_name="reservations", db_index=False, db_constraint=False
     )
     channel = models.ForeignKey(
         "orders.Channel", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
@@ -281,7 +297,13 @@ class Reservation(models.Model):
         StockItem, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     supply = models.ForeignKey(
-        IncomingSupply, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        IncomingSupply,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     quantity = models.PositiveIntegerField()
     quantity_consumed = models.PositiveIntegerField(default=0)
@@ -297,7 +319,6 @@ class Reservation(models.Model):
         ordering = ["id"]
         indexes = [
             models.Index(fields=["stock_item", "channel"], condition=Q(state="active"), name="reservation_active_idx"),
-            models.Index(fields=["order_line", "state"], name="reservation_line_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="reservation_quantity_gt_0"),
@@ -431,7 +452,7 @@ class SourcingDecision(models.Model):
         return f"Sourcing of order {self.order_id}: {self.summary}"
 
 
-class CycleCount(models.Model):
+class CycleCount(FSMModelMixin, models.Model):
     class Status(models.TextChoices):
         OPEN = "open", _("Open")
         COUNTED = "counted", _("Counted")

@@ -11,9 +11,11 @@ import math
 from collections import defaultdict
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from inventory import atp as atp_rules
 from inventory.models import (
@@ -182,6 +184,7 @@ def stock_return(
     reference: str = "",
 ) -> StockItem:
     """Resellable goods back from a customer return."""
+    _require_perm(actor, "inventory.receive_stock", "put returned goods back in stock")
     _positive(quantity)
     item = locked_items([(product.pk, location.pk)])[(product.pk, location.pk)]
     apply_change(
@@ -213,7 +216,10 @@ def supply_create(
         product=product, location=location, quantity=quantity, expected_at=expected_at, reference=reference, kind=kind
     )
     stamp(supply, actor=actor, reason="Supply expected")
-    supply.full_clean()
+    try:
+        supply.full_clean()
+    except DjangoValidationError as exc:
+        raise ValidationError("The incoming supply is not valid.", fields=exc.message_dict) from None
     supply.save()
     return supply
 
@@ -230,9 +236,9 @@ def reservation_mode_for(*, product: Product, channel_id: int) -> str:
     return product.reservation_mode or _channel_settings(channel_id).reservation_mode
 
 
-def _open_reserved_by_line(line_ids) -> dict[int, int]:
+def _open_reserved_by_line(order_id: int, line_ids) -> dict[int, int]:
     rows = (
-        Reservation.objects.filter(order_line_id__in=list(line_ids), state=ReservationState.ACTIVE)
+        Reservation.objects.filter(order_id=order_id, order_line_id__in=list(line_ids), state=ReservationState.ACTIVE)
         .values("order_line_id")
         .annotate(open=Sum(F("quantity") - F("quantity_consumed") - F("quantity_released")))
     )
@@ -240,7 +246,7 @@ def _open_reserved_by_line(line_ids) -> dict[int, int]:
 
 
 def _needs(order, lines) -> list[LineNeed]:
-    reserved = _open_reserved_by_line([line.pk for line in lines])
+    reserved = _open_reserved_by_line(order.pk, [line.pk for line in lines])
     needs = []
     for line in lines:
         if line.product_id is None:
@@ -360,8 +366,9 @@ def _reserve_plan(*, order, the_plan: Plan, rules, mode: str, actor, locked: dic
     return True
 
 
-def stock_reserve(*, order, item: StockItem, parts: list[tuple[LineNeed, int]], actor,
-                  mode: str = ReservationMode.SOFT) -> bool:
+def stock_reserve(
+    *, order, item: StockItem, parts: list[tuple[LineNeed, int]], actor, mode: str = ReservationMode.SOFT
+) -> bool:
     """Reserve units of order lines on one stock row if they are free beyond safety stock.
 
     One statement (see `stock.reserve_with_rows`): the conditional UPDATE and, only when it
@@ -738,7 +745,7 @@ def preempt_for(*, order, need: LineNeed, quantity: int, actor) -> list[tuple[Re
 @transaction.atomic
 def count_open(*, location: Location, products, actor, note: str = "") -> CycleCount:
     _require_perm(actor, "inventory.add_cyclecount", "open cycle counts")
-    products = list(products)
+    products = list({p.pk: p for p in products}.values())  # each product once
     if not products:
         raise ValidationError("Choose at least one product to count.", fields={"products": ["Required."]})
     count = CycleCount(location=location, created_by=actor, note=note)
@@ -747,8 +754,11 @@ def count_open(*, location: Location, products, actor, note: str = "") -> CycleC
     on_hand = dict(
         StockItem.objects.filter(location=location, product__in=products).values_list("product_id", "on_hand")
     )
-    CycleCountLine.objects.bulk_create(
-        [CycleCountLine(count=count, product=p, expected=on_hand.get(p.pk, 0)) for p in products]
+    bulk_create_with_history(
+        [CycleCountLine(count=count, product=p, expected=on_hand.get(p.pk, 0)) for p in products],
+        CycleCountLine,
+        default_user=actor,
+        default_change_reason="Count opened",
     )
     return count
 
@@ -758,6 +768,8 @@ def count_record(*, count: CycleCount, counted: dict[int, int], actor) -> CycleC
     """Enter counted quantities ({product id: units}) and submit the count for approval."""
     count = CycleCount.objects.select_for_update().get(pk=count.pk)
     _require_perm(actor, "inventory.change_cyclecount", "record counts")
+    if count.status != CycleCount.Status.OPEN:
+        raise ConflictError("This count is not open.", code="count_not_open")
     lines = {line.product_id: line for line in count.lines.select_for_update()}
     errors = {}
     for product_id, units in counted.items():
@@ -774,8 +786,6 @@ def count_record(*, count: CycleCount, counted: dict[int, int], actor) -> CycleC
         line.save(update_fields=["counted"])
     if any(line.counted is None for line in lines.values()):
         raise ValidationError("Every line must be counted before submitting.", code="count_incomplete")
-    if count.status != CycleCount.Status.OPEN:
-        raise ConflictError("This count is not open.", code="count_not_open")
     count.submit()
     stamp(count, actor=actor, reason="Counted")
     count.save(update_fields=["status"])
@@ -815,6 +825,21 @@ def count_apply(*, count: CycleCount, actor, note: str = "") -> CycleCount:
     count.approved_by = actor
     stamp(count, actor=actor, reason=note or "Applied")
     count.save(update_fields=["status", "applied_at", "approved_by"])
+    return count
+
+
+@transaction.atomic
+def count_cancel(*, count: CycleCount, actor, note: str) -> CycleCount:
+    """Drop an open or counted count (e.g. counted below what is reserved): stock is untouched."""
+    count = CycleCount.objects.select_for_update().get(pk=count.pk)
+    _require_perm(actor, "inventory.change_cyclecount", "cancel counts")
+    if count.status not in {CycleCount.Status.OPEN, CycleCount.Status.COUNTED}:
+        raise ConflictError("Only an open or counted count can be canceled.", code="count_not_cancelable")
+    if not (note or "").strip():
+        raise ValidationError("A reason is required to cancel a count.", fields={"note": ["Required."]})
+    count.cancel()
+    stamp(count, actor=actor, reason=note)
+    count.save(update_fields=["status"])
     return count
 
 
@@ -877,3 +902,88 @@ def coverage_alerts_refresh(*, window_days: int = 28, now=None) -> list[StockAle
             open_alert.resolved_at = now
             open_alert.save(update_fields=["resolved_at"])
     return opened
+
+
+# --- documents from a 3PL / WMS (the inventory API) ---------------------------------------------
+
+
+@transaction.atomic
+def stock_receipt_apply(*, location: Location, reference: str, lines: list[dict], actor) -> bool:
+    """Apply a receipt (a 3PL's goods-in document) once: every line or none.
+
+    `lines`: [{"product": Product, "quantity": int, "supply": IncomingSupply | None}]. Returns True
+    when applied now, False when a receipt with this reference was already applied at this location
+    (a redelivery: nothing is written). The ledger is the record of what was applied: its receipt
+    rows carry the reference, so no other table can disagree with it. A redelivery with other lines
+    is refused (409), never half-applied.
+
+    Lock order: the location row first (FOR NO KEY UPDATE: it serialises the receipts of one
+    location without blocking inserts that reference the row), then `stock_receive`'s stock rows by
+    (product, location), then the supply rows. Nothing else locks location rows.
+    """
+    _require_perm(actor, "inventory.receive_stock", "receive stock")
+    reference = (reference or "").strip()
+    if not reference or len(reference) > 128:
+        # The ledger keeps 128 characters: a longer reference would not be found again on a retry.
+        raise ValidationError("A receipt needs its document reference.", fields={"reference": ["1 to 128 characters."]})
+    if not lines:
+        raise ValidationError("A receipt needs at least one line.", fields={"lines": ["At least one line."]})
+    list(Location.objects.select_for_update(no_key=True).filter(pk=location.pk))  # evaluated: takes the lock
+    applied = list(
+        StockMovement.objects.filter(
+            reason=MovementReason.RECEIPT, reference=reference, stock_item__location_id=location.pk
+        )
+        .order_by("pk")
+        .values_list("stock_item__product_id", "on_hand_delta")
+    )
+    if applied:
+        if applied != [(line["product"].pk, line["quantity"]) for line in lines]:
+            raise ConflictError(
+                f"Receipt {reference} was already applied at {location.code} with other lines.",
+                code="receipt_reference_reused",
+                extra={"reference": reference, "location": location.code},
+            )
+        return False
+    for index, line in enumerate(lines):
+        try:
+            stock_receive(
+                product=line["product"],
+                location=location,
+                quantity=line["quantity"],
+                actor=actor,
+                reference=reference,
+                supply=line.get("supply"),
+            )
+        except ValidationError as exc:
+            # The caller names lines by position: "lines.1.quantity", as in its document.
+            fields = exc.extra.get("fields") or {"supply": [exc.message]}
+            raise ValidationError(
+                f"Line {index + 1}: {exc.message}",
+                code=exc.code,
+                fields={f"lines.{index}.{name}": messages for name, messages in fields.items()},
+            ) from exc
+    return True
+
+
+@transaction.atomic
+def count_submit(*, location: Location, lines: list[tuple[Product, int]], actor, reference: str = "") -> CycleCount:
+    """A count done elsewhere (a 3PL's stock check): opened, recorded and submitted in one go.
+
+    `lines`: [(product, counted units)]. The count waits for approval (`count_apply`, its own
+    permission); the document's reference is kept in the count's note.
+    """
+    seen: dict[int, int] = {}
+    for index, (product, _units) in enumerate(lines):
+        if product.pk in seen:
+            raise ValidationError(
+                f"{product.sku} is listed twice.",
+                fields={f"lines.{index}.sku": [f"Already on line {seen[product.pk] + 1}."]},
+            )
+        seen[product.pk] = index
+    count = count_open(
+        location=location,
+        products=[product for product, _ in lines],
+        actor=actor,
+        note=f"Reference: {reference}" if reference else "",
+    )
+    return count_record(count=count, counted={product.pk: units for product, units in lines}, actor=actor)

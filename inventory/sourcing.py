@@ -168,12 +168,19 @@ def _plan_greedy(result: Plan, lines: list[LineNeed], usable: list[Candidate], k
                 result.allocations.append((line, best, take))
                 remaining[line.line_id] -= take
                 budget[best.code][line.product_id] -= take
+    # Second pass: the parcels are decided; each line now ships from the best of them that has it
+    # (the greedy pass may have given a line to a slower location it picked for other lines).
+    chosen = sorted({id(c): c for _, c, _ in result.allocations}.values(), key=key)
+    result.allocations = []
+    _plan_per_line(result, lines, chosen, record_backorders=False)
     for line in lines:
         if remaining[line.line_id] > 0:
             result.backorders.append((line, remaining[line.line_id]))
 
 
-def _plan_per_line(result: Plan, lines: list[LineNeed], ordered: list[Candidate]) -> None:
+def _plan_per_line(
+    result: Plan, lines: list[LineNeed], ordered: list[Candidate], *, record_backorders: bool = True
+) -> None:
     budget = {c.code: dict(c.available) for c in ordered}
     for line in lines:
         left = line.quantity
@@ -185,5 +192,5 @@ def _plan_per_line(result: Plan, lines: list[LineNeed], ordered: list[Candidate]
                 left -= take
             if left == 0:
                 break
-        if left:
+        if left and record_backorders:
             result.backorders.append((line, left))

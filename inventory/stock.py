@@ -26,7 +26,15 @@ def _require_transaction() -> None:
 
 
 def stock_item_get_or_create(*, product_id: int, location_id: int) -> StockItem:
-    item, _ = StockItem.objects.get_or_create(product_id=product_id, location_id=location_id)
+    """The stock row, created with the product's safety stock as its own (editable per location)."""
+    item = StockItem.objects.filter(product_id=product_id, location_id=location_id).first()
+    if item is None:
+        from inventory.models import Product
+
+        safety = Product.objects.filter(pk=product_id).values_list("safety_stock", flat=True).first() or 0
+        item, _ = StockItem.objects.get_or_create(
+            product_id=product_id, location_id=location_id, defaults={"safety_stock": safety}
+        )
     return item
 
 
@@ -35,7 +43,7 @@ def locked_items(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Stoc
     _require_transaction()
     ordered = sorted(set(pairs))
     for product_id, location_id in ordered:
-        StockItem.objects.get_or_create(product_id=product_id, location_id=location_id)
+        stock_item_get_or_create(product_id=product_id, location_id=location_id)
     result = {}
     for product_id, location_id in ordered:
         # One statement per row, in order: a single IN (...) FOR UPDATE may lock in any order.
@@ -85,21 +93,27 @@ WITH upd AS (
     WHERE id = %(item)s AND on_hand - reserved - safety_stock >= %(total)s
     RETURNING id, product_id, location_id
 ), parts AS (
-    SELECT * FROM unnest(%(lines)s::bigint[], %(quantities)s::integer[]) AS p(line_id, qty)
+    SELECT * FROM {parts}
 ), res AS (
     INSERT INTO inventory_reservation (order_id, order_line_id, channel_id, product_id, location_id,
         stock_item_id, supply_id, quantity, quantity_consumed, quantity_released, mode, state, created_at)
     SELECT %(order)s, parts.line_id, %(channel)s, upd.product_id, upd.location_id, upd.id, NULL, parts.qty,
-        0, 0, %(mode)s, 'active', now()
+        0, 0, %(mode)s, 'active', statement_timestamp()
     FROM upd, parts
 ), led AS (
     INSERT INTO inventory_stockmovement (stock_item_id, on_hand_delta, reserved_delta, reason, order_id,
         order_line_id, reference, note, actor_id, created_at)
-    SELECT upd.id, 0, parts.qty, 'reservation', %(order)s, parts.line_id, %(reference)s, '', %(actor)s, now()
+    SELECT upd.id, 0, parts.qty, 'reservation', %(order)s, parts.line_id, %(reference)s, '', %(actor)s,
+        statement_timestamp()
     FROM upd, parts
 )
 SELECT count(*) FROM upd
 """
+# One line (the usual case) binds scalars; several lines bind two arrays.
+_RESERVE_ONE_SQL = _RESERVE_SQL.replace("{parts}", "(VALUES (%(line)s::bigint, %(total)s::integer)) AS p(line_id, qty)")
+_RESERVE_MANY_SQL = _RESERVE_SQL.replace(
+    "{parts}", "unnest(%(lines)s::bigint[], %(quantities)s::integer[]) AS p(line_id, qty)"
+)
 
 
 def reserve_with_rows(
@@ -118,18 +132,22 @@ def reserve_with_rows(
         "item": item_id,
         "order": order_id,
         "channel": channel_id,
-        "lines": [line_id for line_id, _ in parts],
-        "quantities": [qty for _, qty in parts],
         "mode": mode,
         "reference": reference[:128],
         "actor": actor_id,
     }
+    if len(parts) == 1:
+        params["line"] = parts[0][0]
+        sql = _RESERVE_ONE_SQL
+    else:
+        params["lines"] = [line_id for line_id, _ in parts]
+        params["quantities"] = [qty for _, qty in parts]
+        sql = _RESERVE_MANY_SQL
+    if connection.vendor != "postgresql":
+        return _reserve_with_rows_orm(params)
     connection.ensure_connection()
-    if connection.vendor == "postgresql":
-        with connection.connection.cursor() as cursor:  # psycopg, server-side binding
-            cursor.execute(_RESERVE_SQL, params, prepare=True)
-            return cursor.fetchone()[0] == 1
-    return _reserve_with_rows_orm(params)
+    # psycopg directly: server-side binding, so the statement is prepared once per connection.
+    return connection.connection.execute(sql, params, prepare=True).fetchone()[0] == 1
 
 
 def _reserve_with_rows_orm(params: dict) -> bool:
@@ -139,14 +157,28 @@ def _reserve_with_rows_orm(params: dict) -> bool:
     item = StockItem.objects.get(pk=params["item"])
     if not try_reserve(item_id=item.pk, quantity=params["total"]):
         return False
-    for line_id, qty in zip(params["lines"], params["quantities"], strict=True):
+    lines = params.get("lines") or [params["line"]]
+    quantities = params.get("quantities") or [params["total"]]
+    for line_id, qty in zip(lines, quantities, strict=True):
         Reservation.objects.create(
-            order_id=params["order"], order_line_id=line_id, channel_id=params["channel"],
-            product_id=item.product_id, location_id=item.location_id, stock_item=item, quantity=qty,
+            order_id=params["order"],
+            order_line_id=line_id,
+            channel_id=params["channel"],
+            product_id=item.product_id,
+            location_id=item.location_id,
+            stock_item=item,
+            quantity=qty,
             mode=params["mode"],
         )
-        ledger_write(item=item, reserved_delta=qty, reason=MovementReason.RESERVATION, actor_id=params["actor"],
-                     order_id=params["order"], order_line_id=line_id, reference=params["reference"])
+        ledger_write(
+            item=item,
+            reserved_delta=qty,
+            reason=MovementReason.RESERVATION,
+            actor_id=params["actor"],
+            order_id=params["order"],
+            order_line_id=line_id,
+            reference=params["reference"],
+        )
     return True
 
 

@@ -183,6 +183,8 @@ class Order(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["status", "-placed_at"], name="order_status_placed_idx"),
             models.Index(fields=["channel", "-placed_at"], name="order_channel_placed_idx"),
             models.Index(Lower("email"), name="order_email_ci_idx"),
+            # Support searches by a marketplace's id without knowing the channel.
+            models.Index(fields=["external_id"], condition=Q(external_id__isnull=False), name="order_external_id_idx"),
         ]
         permissions = [
             ("import_order", "Can create or import orders"),
