@@ -51,7 +51,7 @@ from inventory.models import (
     TransitTime,
 )
 from inventory.selectors import sourcing_decision_latest
-from oms.core.admin import AuditedAdmin, EstimatedCountPaginator
+from oms.core.admin import AuditedAdmin, EstimatedCountPaginator, apply_service_error
 from oms.core.errors import ApplicationError
 from orders.models import Channel, Order
 
@@ -198,27 +198,6 @@ class ServiceForm(forms.Form):
 
     def field_for_error(self, key: str) -> str | None:
         return key if key in self.fields else None
-
-
-def _field_errors(fields: dict, prefix: str = ""):
-    for key, value in fields.items():
-        full = f"{prefix}{key}"
-        if isinstance(value, dict):
-            yield from _field_errors(value, prefix=f"{full}.")
-        else:
-            for message in value if isinstance(value, list) else [value]:
-                yield full, str(message)
-
-
-def apply_service_error(form: ServiceForm, exc: ApplicationError) -> None:
-    placed = False
-    for key, message in _field_errors(exc.extra.get("fields") or {}):
-        target = form.field_for_error(key)
-        if target is not None and target not in form.errors:
-            form.add_error(target, message)
-            placed = True
-    if not placed:
-        form.add_error(None, exc.message)
 
 
 def _run_service(request, form: ServiceForm, call):

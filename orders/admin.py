@@ -30,7 +30,7 @@ from django_countries import countries
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from inventory.admin import order_sourcing_panel
-from oms.core.admin import AuditedAdmin, EstimatedCountPaginator
+from oms.core.admin import AuditedAdmin, EstimatedCountPaginator, apply_service_error
 from oms.core.errors import ApplicationError
 from orders import services
 from orders.addresses import ADDRESS_FIELDS, format_address
@@ -601,28 +601,6 @@ def order_available_actions(order: Order, user) -> list[OrderAction]:
     if not order.tags.all():
         names.discard("untag")  # nothing to remove: no button
     return [action for name, action in ACTIONS.items() if name in names]
-
-
-def _field_errors(fields: dict, prefix: str = ""):
-    for key, value in fields.items():
-        full = f"{prefix}{key}"
-        if isinstance(value, dict):
-            yield from _field_errors(value, prefix=f"{full}.")
-        else:
-            for message in value if isinstance(value, list) else [value]:
-                yield full, str(message)
-
-
-def apply_service_error(form: ActionForm, exc: ApplicationError) -> None:
-    """Put a service's field errors on the form's fields; the message itself is a page message."""
-    placed = False
-    for key, message in _field_errors(exc.extra.get("fields") or {}):
-        target = form.field_for_error(key)
-        if target is not None and target not in form.errors:
-            form.add_error(target, message)
-            placed = True
-    if not placed:
-        form.add_error(None, exc.message)
 
 
 # --- filters -------------------------------------------------------------------------------------

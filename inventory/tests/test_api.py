@@ -22,8 +22,9 @@ from inventory.selectors import stock_ledger_drift
 from inventory.services import products_switch_off_expired, supply_create
 from oms.cockpit import roles
 from oms.core.models import IdempotencyRecord
+from oms.core.testing import run_together
 from orders.models import Channel
-from orders.tests.api_fixtures import error_of, run_together, token_client
+from orders.tests.api_fixtures import error_of, token_client
 from orders.tests.factories import make_user
 
 API = "/api/v1/inventory/"

@@ -12,11 +12,11 @@ from inventory.services import stock_receive
 from oms.cockpit import roles
 from oms.core.actors import get_system_user
 from oms.core.errors import ApplicationError
+from oms.core.testing import run_together
 from orders import services as order_services
 from orders.choices import HoldReason
 from orders.models import Channel, Order
 from orders.tests.factories import make_user, order_payload
-from orders.tests.test_concurrency import run_together
 
 ALLOCATORS = 32
 ATTEMPTS = 50

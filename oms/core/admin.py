@@ -120,3 +120,26 @@ class AuditedAdmin(SimpleHistoryAdmin):
         if request.method != "GET":
             raise PermissionDenied
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+def _field_errors(fields: dict, prefix: str = ""):
+    for key, value in fields.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _field_errors(value, prefix=f"{full}.")
+        else:
+            for message in value if isinstance(value, list) else [value]:
+                yield full, str(message)
+
+
+def apply_service_error(form, exc) -> None:
+    """Put a service error's field errors on the form's fields (`form.field_for_error(dotted key)`
+    names the field, or None); when none fits, the message goes on the form as a whole."""
+    placed = False
+    for key, message in _field_errors(exc.extra.get("fields") or {}):
+        target = form.field_for_error(key)
+        if target is not None and target not in form.errors:
+            form.add_error(target, message)
+            placed = True
+    if not placed:
+        form.add_error(None, exc.message)

@@ -4,11 +4,8 @@ Test modules take the fixtures with `from orders.tests.api_fixtures import *` (o
 fixtures) and import the helpers by name.
 """
 
-import threading
-
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -95,26 +92,3 @@ def post_action(client: APIClient, order, action: str, body=None, **extra):
     """POST an action on an order (an Order or a number) with a JSON body."""
     number = order if isinstance(order, str) else order.number
     return client.post(order_url(number, action), {} if body is None else body, format="json", **extra)
-
-
-def run_together(count: int, work) -> list:
-    """Run work(i) in `count` threads released at once by a barrier; each closes its own connection."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def target(i):
-        try:
-            barrier.wait(timeout=30)
-            results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread got
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results

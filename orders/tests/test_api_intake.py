@@ -7,6 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from oms.cockpit import roles
+from oms.core.testing import run_together
 from orders.choices import OrderEventType, OrderStatus, PaymentStatus
 from orders.models import Customer, Order, OrderLine
 from orders.tests.api_fixtures import *  # noqa: F403 - its fixtures (__all__)
@@ -14,7 +15,6 @@ from orders.tests.api_fixtures import (
     ORDERS_URL,
     error_of,
     row_counts,
-    run_together,
     token_client,
 )
 from orders.tests.factories import make_user, order_payload

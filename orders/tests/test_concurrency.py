@@ -1,40 +1,15 @@
 """Real threads, each with its own PostgreSQL connection, started together on a barrier."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from oms.cockpit import roles
 from oms.core.errors import ApplicationError
+from oms.core.testing import run_together
 from orders import services
 from orders.choices import OrderEventType, OrderStatus
 from orders.models import Customer, Order, OrderEvent
 from orders.tests.factories import ChannelFactory, make_catalog, make_user, order_payload
 from orders.tests.states import order_in_state
-
-
-def run_together(count: int, work) -> list:
-    """Run work(i) in `count` threads released at the same instant; results or exceptions, in order."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def target(i):
-        try:
-            barrier.wait(timeout=30)
-            results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread got
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)
