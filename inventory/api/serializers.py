@@ -6,7 +6,7 @@ services'. Errors use the dotted field keys of the order API (`lines.1.sku`).
 
 from rest_framework import serializers
 
-from orders.api.serializers import StrictInputSerializer
+from oms.core.api import StrictInputSerializer
 
 # Per line or per document: more than this is a typing error, and the counters are 32-bit.
 MAX_UNITS = 1_000_000

@@ -31,10 +31,15 @@ from inventory.api.serializers import (
 )
 from inventory.atp import atp
 from inventory.models import CycleCount, IncomingSupply, Location, Product
+from oms.core.api import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    ApiErrorSerializer,
+    IdCursorPagination,
+    dotted_errors,
+    validated_input,
+)
 from oms.core.errors import ApplicationError, NotFoundError, ValidationError
 from oms.core.idempotency import IdempotentAPIMixin
-from orders.api.serializers import ApiErrorSerializer, dotted_errors, validated_input
-from orders.api.views import IDEMPOTENCY_KEY_PARAMETER, OrderCursorPagination
 from orders.models import Channel
 
 # --- shared pieces -------------------------------------------------------------------------------
@@ -126,7 +131,7 @@ def _supplies(lines: list[dict], products: dict[str, Product], location: Locatio
     return found
 
 
-class StockFeedPagination(OrderCursorPagination):
+class StockFeedPagination(IdCursorPagination):
     # By product id, ascending: a strict keyset, so a walk never skips or repeats a product.
     ordering = "id"
     page_size = 100

@@ -1,17 +1,23 @@
 """One exception handler for the whole API: every error is `{code, message, extra}`."""
 
 import logging
+from collections.abc import Mapping
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions as drf_exceptions
-from rest_framework import status
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from oms.core.errors import ApplicationError
+from oms.core.errors import ApplicationError, ValidationError
+from oms.core.idempotency import HEADER as IDEMPOTENCY_HEADER
 
 logger = logging.getLogger(__name__)
 
@@ -57,3 +63,118 @@ def exception_handler(exc, context):
         return response
     logger.exception("Unhandled API error")
     return _error(500, "server_error", "An unexpected error occurred; it has been logged.")
+
+
+# --- pieces every app's API shares -------------------------------------------------------------
+
+# errors ------------------------------------------------------------------------------------
+
+
+def dotted_errors(errors, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested errors as {"lines.0.quantity": [...]}, the services' format.
+
+    A nested object's own errors ("Expected a dictionary") go under the object's key.
+    """
+    result: dict[str, list[str]] = {}
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            if key == "non_field_errors":
+                path = prefix or "non_field_errors"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            for field, messages in dotted_errors(value, path).items():
+                result.setdefault(field, []).extend(messages)
+    elif isinstance(errors, list) and all(not isinstance(item, (dict, list)) for item in errors):
+        result[prefix or "non_field_errors"] = [str(item) for item in errors]
+    elif isinstance(errors, list):
+        # A list serializer's errors: one entry per item, empty for the valid ones.
+        for index, item in enumerate(errors):
+            if item:
+                result.update(dotted_errors(item, f"{prefix}.{index}"))
+    else:
+        result[prefix or "non_field_errors"] = [str(errors)]
+    return result
+
+
+def validated_input(serializer_class, data) -> dict:
+    """Validate request data, or raise the application's 400 with dotted field errors."""
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise ValidationError("The request is not valid.", code="invalid", fields=dotted_errors(serializer.errors))
+    return _plain(serializer.validated_data)
+
+
+def _plain(value):
+    """validated_data (OrderedDicts, ReturnDicts) as plain dicts and lists for the services."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+# --- input ---------------------------------------------------------------------------------------
+
+
+class StrictInputSerializer(serializers.Serializer):
+    # Refuses fields it does not know: a misspelt `shiping_address` must not be silently dropped.
+    # (A comment, not a docstring: the schema would show it on every input component.)
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
+        unknown_errors = {str(name): ["Unknown field."] for name in unknown}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if isinstance(exc.detail, dict):
+                exc.detail.update(unknown_errors)
+            raise
+        if unknown_errors:
+            raise serializers.ValidationError(unknown_errors)
+        return value
+
+
+class ApiErrorSerializer(serializers.Serializer):
+    """Every error: a stable code, a message for people, and context (field errors in extra.fields)."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    extra = serializers.DictField()
+
+
+# idempotency -------------------------------------------------------------------------------
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    name=IDEMPOTENCY_HEADER,
+    type=OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "1 to 255 characters, unique per API client and operation. Sending the same key with the same "
+        "request again returns the first response byte for byte (header `Idempotent-Replayed: true`); "
+        "with another request: 422 `idempotency_key_reused`; while the first request still runs: "
+        "409 `idempotency_request_in_progress`. Keys are kept at least 72 hours."
+    ),
+)
+
+
+class IdCursorPagination(CursorPagination):
+    # The id is unique and the primary key: a strict keyset, so walking the pages never skips or
+    # repeats a row, also while new rows arrive (they come before the first page) and when
+    # many share one placed_at (marketplaces send whole seconds).
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+    def decode_cursor(self, request):
+        invalid = ValidationError("Invalid cursor.", code="invalid_cursor", fields={"cursor": ["Invalid cursor."]})
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise invalid from None
+        if cursor is not None and cursor.position is not None:
+            # A tampered position would reach the database as an id: only bigint digits pass.
+            if not (cursor.position.isascii() and cursor.position.isdigit() and int(cursor.position) < 2**63):
+                raise invalid
+        return cursor

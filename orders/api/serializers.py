@@ -5,85 +5,18 @@ use the same dotted keys (`lines.0.quantity`) that `validated_input` gives DRF's
 client reads one error format whichever layer refused the request.
 """
 
-from collections.abc import Mapping
 from decimal import Decimal
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from oms.core.errors import ValidationError
+from oms.core.api import StrictInputSerializer
 from oms.core.money import quantize
 from orders.choices import CancelReason, FulfillmentStatus, HoldReason, OrderStatus, PaymentStatus
 from orders.labels import order_customer_label
 from orders.models import MONEY, RATE  # the columns' sizes: wider input could not be stored as sent
 from orders.selectors import order_allowed_actions
-
-# --- errors ------------------------------------------------------------------------------------
-
-
-def dotted_errors(errors, prefix: str = "") -> dict[str, list[str]]:
-    """DRF's nested errors as {"lines.0.quantity": [...]}, the services' format.
-
-    A nested object's own errors ("Expected a dictionary") go under the object's key.
-    """
-    result: dict[str, list[str]] = {}
-    if isinstance(errors, dict):
-        for key, value in errors.items():
-            if key == "non_field_errors":
-                path = prefix or "non_field_errors"
-            else:
-                path = f"{prefix}.{key}" if prefix else str(key)
-            for field, messages in dotted_errors(value, path).items():
-                result.setdefault(field, []).extend(messages)
-    elif isinstance(errors, list) and all(not isinstance(item, (dict, list)) for item in errors):
-        result[prefix or "non_field_errors"] = [str(item) for item in errors]
-    elif isinstance(errors, list):
-        # A list serializer's errors: one entry per item, empty for the valid ones.
-        for index, item in enumerate(errors):
-            if item:
-                result.update(dotted_errors(item, f"{prefix}.{index}"))
-    else:
-        result[prefix or "non_field_errors"] = [str(errors)]
-    return result
-
-
-def validated_input(serializer_class, data) -> dict:
-    """Validate request data, or raise the application's 400 with dotted field errors."""
-    serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        raise ValidationError("The request is not valid.", code="invalid", fields=dotted_errors(serializer.errors))
-    return _plain(serializer.validated_data)
-
-
-def _plain(value):
-    """validated_data (OrderedDicts, ReturnDicts) as plain dicts and lists for the services."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
-# --- input ---------------------------------------------------------------------------------------
-
-
-class StrictInputSerializer(serializers.Serializer):
-    # Refuses fields it does not know: a misspelt `shiping_address` must not be silently dropped.
-    # (A comment, not a docstring: the schema would show it on every input component.)
-
-    def to_internal_value(self, data):
-        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
-        unknown_errors = {str(name): ["Unknown field."] for name in unknown}
-        try:
-            value = super().to_internal_value(data)
-        except serializers.ValidationError as exc:
-            if isinstance(exc.detail, dict):
-                exc.detail.update(unknown_errors)
-            raise
-        if unknown_errors:
-            raise serializers.ValidationError(unknown_errors)
-        return value
 
 
 class AddressSerializer(serializers.Serializer):
@@ -277,14 +210,6 @@ class UsernameField(serializers.CharField):
 
     def to_representation(self, value):
         return value.get_username()
-
-
-class ApiErrorSerializer(serializers.Serializer):
-    """Every error: a stable code, a message for people, and context (field errors in extra.fields)."""
-
-    code = serializers.CharField()
-    message = serializers.CharField()
-    extra = serializers.DictField()
 
 
 class OrderTotalsSerializer(serializers.Serializer):

@@ -6,23 +6,25 @@ errors become responses in the one exception handler (oms.core.api). Every POST 
 `Idempotency-Key` header (oms.core.idempotency).
 """
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics
-from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from oms.core.errors import ApplicationError, NotFoundError, ValidationError
-from oms.core.idempotency import HEADER as IDEMPOTENCY_HEADER
+from oms.core.api import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    ApiErrorSerializer,
+    IdCursorPagination,
+    dotted_errors,
+    validated_input,
+)
+from oms.core.errors import ApplicationError, NotFoundError
 from oms.core.idempotency import IdempotentAPIMixin
 from orders import services
 from orders.api.filters import OrderFilter
 from orders.api.serializers import (
-    ApiErrorSerializer,
     OrderCancelInputSerializer,
     OrderChangeAddressInputSerializer,
     OrderCreateInputSerializer,
@@ -37,26 +39,9 @@ from orders.api.serializers import (
     OrderRecordShipmentInputSerializer,
     OrderTagInputSerializer,
     ReasonInputSerializer,
-    dotted_errors,
-    validated_input,
 )
 from orders.models import Order, OrderHold
 from orders.selectors import order_get, order_list
-
-# --- shared pieces -------------------------------------------------------------------------------
-
-IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
-    name=IDEMPOTENCY_HEADER,
-    type=OpenApiTypes.STR,
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description=(
-        "1 to 255 characters, unique per API client and operation. Sending the same key with the same "
-        "request again returns the first response byte for byte (header `Idempotent-Replayed: true`); "
-        "with another request: 422 `idempotency_key_reused`; while the first request still runs: "
-        "409 `idempotency_request_in_progress`. Keys are kept at least 72 hours."
-    ),
-)
 
 _LIST_ERRORS = {
     400: OpenApiResponse(ApiErrorSerializer, description="Invalid filter or cursor: field errors in `extra.fields`."),
@@ -112,28 +97,6 @@ def _order_response(request, number: str, *, status: int = 200) -> Response:
     return Response(OrderDetailSerializer(order, context={"request": request}).data, status=status)
 
 
-class OrderCursorPagination(CursorPagination):
-    # The id is unique and the primary key: a strict keyset, so walking the pages never skips or
-    # repeats an order, also while new orders arrive (they come before the first page) and when
-    # many share one placed_at (marketplaces send whole seconds).
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-    def decode_cursor(self, request):
-        invalid = ValidationError("Invalid cursor.", code="invalid_cursor", fields={"cursor": ["Invalid cursor."]})
-        try:
-            cursor = super().decode_cursor(request)
-        except NotFound:
-            raise invalid from None
-        if cursor is not None and cursor.position is not None:
-            # A tampered position would reach the database as an id: only bigint digits pass.
-            if not (cursor.position.isascii() and cursor.position.isdigit() and int(cursor.position) < 2**63):
-                raise invalid
-        return cursor
-
-
 # --- reads -----------------------------------------------------------------------------------------
 
 
@@ -147,7 +110,7 @@ class OrderListApi(generics.ListAPIView):
     permission_classes = [IsAuthenticated, CanViewOrders]
     serializer_class = OrderListSerializer
     filterset_class = OrderFilter
-    pagination_class = OrderCursorPagination
+    pagination_class = IdCursorPagination
 
     def get_queryset(self):
         return order_list()

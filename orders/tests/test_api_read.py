@@ -8,10 +8,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from oms.cockpit import roles
+from oms.core.api import IdCursorPagination
 from orders import services
 from orders.addresses import ADDRESS_FIELDS, REQUIRED_FIELDS
 from orders.api.serializers import AddressSerializer
-from orders.api.views import OrderCursorPagination
 from orders.choices import OrderStatus
 from orders.labels import order_customer_label
 from orders.models import Channel
@@ -318,7 +318,7 @@ def test_the_page_size_defaults_to_50_and_is_capped_at_200(api_client, make_orde
     assert len(_numbers(default)) == 50
     assert default.json()["next"] is not None
     assert len(_numbers(larger)) == 51
-    assert (OrderCursorPagination.page_size, OrderCursorPagination.max_page_size) == (50, 200)
+    assert (IdCursorPagination.page_size, IdCursorPagination.max_page_size) == (50, 200)
 
 
 @pytest.mark.parametrize("cursor", ["not-base64!", "cD1hYmM=", "cD05OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ=="])
