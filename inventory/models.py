@@ -22,6 +22,18 @@ from oms.core.history import AuditHistory
 MONEY = {"max_digits": 14, "decimal_places": 4}
 
 
+def validate_gtin(value: str) -> None:
+    """EAN-8, UPC-A (12), EAN-13 or GTIN-14, with a right check digit."""
+    from django.core.exceptions import ValidationError
+
+    if not value.isdigit() or len(value) not in (8, 12, 13, 14):
+        raise ValidationError(_("A GTIN has 8, 12, 13 or 14 digits."), code="invalid_gtin")
+    digits = [int(c) for c in value]
+    weighted = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits[:-1])))
+    if (10 - weighted % 10) % 10 != digits[-1]:
+        raise ValidationError(_("The GTIN's check digit is wrong."), code="invalid_gtin")
+
+
 class ReservationMode(models.TextChoices):
     SOFT = "soft", _("Soft: reserve at payment")
     HARD = "hard", _("Hard: reserve at picking")
@@ -30,7 +42,9 @@ class ReservationMode(models.TextChoices):
 class Product(models.Model):
     sku = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=255)
-    barcode = models.CharField(max_length=14, blank=True, db_index=True, help_text=_("EAN / GTIN"))
+    barcode = models.CharField(
+        max_length=14, blank=True, db_index=True, validators=[validate_gtin], help_text=_("EAN / GTIN")
+    )
     hs_code = models.CharField(max_length=12, blank=True)
     country_of_origin = CountryField(blank=True)
     weight_grams = models.PositiveIntegerField(default=0)

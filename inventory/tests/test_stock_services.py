@@ -149,3 +149,19 @@ def test_a_count_that_cannot_be_applied_can_be_canceled(locations, product, rece
     assert stock(mug, locations["paris"]) == (5, 4)
     with pytest.raises(ConflictError):
         count_cancel(count=count, actor=warehouse, note="again")
+
+
+@pytest.mark.parametrize(
+    ("barcode", "valid"),
+    [("4006381333931", True), ("96385074", True), ("036000291452", True), ("4006381333932", False), ("12AB", False)],
+)
+def test_barcodes_are_checked_as_gtins(barcode, valid):
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    from inventory.models import validate_gtin
+
+    if valid:
+        validate_gtin(barcode)
+    else:
+        with pytest.raises(DjangoValidationError):
+            validate_gtin(barcode)
