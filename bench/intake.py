@@ -62,6 +62,19 @@ from orders.models import Channel
 u, _ = User.objects.get_or_create(username='bench-client')
 u.groups.add(Group.objects.get(name='API client'))
 Channel.objects.get_or_create(code='web', defaults={'name': 'Web', 'kind': 'web'})
+# The catalog the orders sell, with stock at two warehouses: each order is sourced and reserved.
+from inventory.models import Location, Product
+from inventory.services import stock_receive
+from oms.core.actors import get_system_user
+system = get_system_user()
+locations = [
+    Location.objects.get_or_create(code=code, defaults={'name': code, 'kind': 'warehouse', 'country': 'FR'})[0]
+    for code in ('paris', 'lyon')
+]
+for i in range(1, 8):
+    product, _ = Product.objects.get_or_create(sku=f'SKU-{i}', defaults={'name': f'Product {i}'})
+    for location in locations:
+        stock_receive(product=product, location=location, quantity=1000000, actor=system)
 print(Token.objects.get_or_create(user=u)[0].key)
 """
 

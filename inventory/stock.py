@@ -109,11 +109,30 @@ WITH upd AS (
 )
 SELECT count(*) FROM upd
 """
-# One line (the usual case) binds scalars; several lines bind two arrays.
-_RESERVE_ONE_SQL = _RESERVE_SQL.replace("{parts}", "(VALUES (%(line)s::bigint, %(total)s::integer)) AS p(line_id, qty)")
 _RESERVE_MANY_SQL = _RESERVE_SQL.replace(
     "{parts}", "unnest(%(lines)s::bigint[], %(quantities)s::integer[]) AS p(line_id, qty)"
 )
+# One line, the usual case: scalars, no set to join.
+_RESERVE_ONE_SQL = """
+WITH upd AS (
+    UPDATE inventory_stockitem SET reserved = reserved + %(total)s
+    WHERE id = %(item)s AND on_hand - reserved - safety_stock >= %(total)s
+    RETURNING id, product_id, location_id
+), res AS (
+    INSERT INTO inventory_reservation (order_id, order_line_id, channel_id, product_id, location_id,
+        stock_item_id, supply_id, quantity, quantity_consumed, quantity_released, mode, state, created_at)
+    SELECT %(order)s, %(line)s, %(channel)s, upd.product_id, upd.location_id, upd.id, NULL, %(total)s,
+        0, 0, %(mode)s, 'active', statement_timestamp()
+    FROM upd
+), led AS (
+    INSERT INTO inventory_stockmovement (stock_item_id, on_hand_delta, reserved_delta, reason, order_id,
+        order_line_id, reference, note, actor_id, created_at)
+    SELECT upd.id, 0, %(total)s, 'reservation', %(order)s, %(line)s, %(reference)s, '', %(actor)s,
+        statement_timestamp()
+    FROM upd
+)
+SELECT count(*) FROM upd
+"""
 
 
 def reserve_with_rows(
