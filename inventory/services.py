@@ -232,8 +232,13 @@ def _channel_settings(channel_id: int) -> ChannelStockSettings:
     return found or ChannelStockSettings(channel_id=channel_id)
 
 
+def channel_reservation_mode(*, channel_id: int) -> str:
+    """When the channel's orders reserve stock, unless a product says otherwise."""
+    return _channel_settings(channel_id).reservation_mode
+
+
 def reservation_mode_for(*, product: Product, channel_id: int) -> str:
-    return product.reservation_mode or _channel_settings(channel_id).reservation_mode
+    return product.reservation_mode or channel_reservation_mode(channel_id=channel_id)
 
 
 def _open_reserved_by_line(order_id: int, line_ids) -> dict[int, int]:
@@ -464,7 +469,7 @@ def _promise_from_supply(*, order, backorders, actor, mode: str, products: dict[
     return promises, shortages
 
 
-def order_allocate(*, order, lines, actor, now=None) -> SourcingDecision | None:
+def order_allocate(*, order, lines, actor, now=None, products: dict | None = None) -> SourcingDecision | None:
     """Choose locations for the order's unreserved quantities and reserve them; explain the choice.
 
     Runs inside the orders service's transaction, after it locked the order and its lines. First
@@ -478,7 +483,9 @@ def order_allocate(*, order, lines, actor, now=None) -> SourcingDecision | None:
     if not needs:
         return None
     settings = _channel_settings(order.channel_id)
-    products = {p.pk: p for p in Product.objects.filter(pk__in={n.product_id for n in needs})}
+    wanted = {n.product_id for n in needs}
+    if products is None or not wanted <= set(products):
+        products = {p.pk: p for p in Product.objects.filter(pk__in=wanted)}
     mode = ReservationMode.SOFT
     rules = atp_rules.channel_rules(channel_id=order.channel_id, product_ids=products)
     the_plan = None

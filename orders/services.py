@@ -751,14 +751,13 @@ def _allocate_stock(order: Order, *, actor, lines=None, hard: bool = False) -> l
         lines = _lock_lines(order)
     products = {p.pk: p for p in Product.objects.filter(pk__in={line.product_id for line in lines if line.product_id})}
     if not hard:
+        channel_mode = inventory.channel_reservation_mode(channel_id=order.channel_id)
         lines = [
             line
             for line in lines
-            if line.product_id
-            and inventory.reservation_mode_for(product=products[line.product_id], channel_id=order.channel_id)
-            == ReservationMode.SOFT
+            if line.product_id and (products[line.product_id].reservation_mode or channel_mode) == ReservationMode.SOFT
         ]
-    decision = inventory.order_allocate(order=order, lines=lines, actor=actor)
+    decision = inventory.order_allocate(order=order, lines=lines, actor=actor, products=products)
     if decision is None:
         return []
     for loser_id in decision.losers:
