@@ -133,11 +133,16 @@ def plan(*, lines: list[LineNeed], candidates: list[Candidate], strategy: str) -
     chosen_codes = {c.code for c in result.chosen}
     for candidate in usable:
         if candidate.code not in chosen_codes and candidate.code not in result.rejected:
-            result.rejected[candidate.code] = (
-                _shortfall(candidate, lines)
-                if candidate.covers(needs) == 0
-                else ("not needed: the chosen locations cover the order with fewer parcels")
-            )
+            if candidate.covers(needs) == 0:
+                result.rejected[candidate.code] = _shortfall(candidate, lines)
+            else:
+                parcels = len(chosen_codes)
+                result.rejected[candidate.code] = (
+                    f"{_shortfall(candidate, lines)}; the chosen locations ship the order in {parcels} "
+                    f"parcel{'s' if parcels > 1 else ''} without it"
+                    if not candidate.covers_all(needs)
+                    else "not needed: the chosen locations cover the order with fewer parcels"
+                )
     return result
 
 

@@ -320,3 +320,18 @@ def test_incoming_supply_cannot_be_over_received(locations, product, boss):
         stock_receive(product=mug, location=locations["paris"], quantity=6, actor=boss, supply=supply)
     assert not StockItem.objects.filter(product=mug, on_hand__gt=0).exists()
     assert IncomingSupply.objects.get().quantity_received == 0
+
+
+@pytest.mark.django_db
+def test_a_split_names_what_each_unchosen_location_lacks(locations, web, product, receive, place_order):
+    lamp, mug = product("LAMP"), product("MUG")
+    receive(lamp, locations["lyon"], 5)
+    receive(mug, locations["paris"], 5)
+    receive(mug, locations["london"], 5)
+
+    order = place_order({"LAMP": 1, "MUG": 1})
+
+    decision = SourcingDecision.objects.get(order=order)
+    why = {c["location"]: c["rejected_because"] for c in decision.candidates}
+    assert {a["location"] for a in decision.allocations} == {"lyon", "paris"}
+    assert why["london"] == "has no LAMP; the chosen locations ship the order in 2 parcels without it"
