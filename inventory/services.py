@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
@@ -45,7 +45,7 @@ from inventory.sourcing import (
     lead_days,
     plan,
 )
-from inventory.stock import apply_change, ledger_write, locked_items, reserve_with_rows
+from inventory.stock import apply_change, ledger_write, locked_item, locked_items, reserve_with_rows
 from oms.core.errors import ConflictError, PermissionDeniedError, ValidationError
 from oms.core.history import stamp
 
@@ -75,7 +75,7 @@ def stock_receive(
     """Goods in. Against incoming supply, the units promised to pre-orders become real reservations."""
     _require_perm(actor, "inventory.receive_stock", "receive stock")
     _positive(quantity)
-    item = locked_items([(product.pk, location.pk)])[(product.pk, location.pk)]
+    item = locked_item(product_id=product.pk, location_id=location.pk)
     apply_change(
         item=item,
         on_hand_delta=quantity,
@@ -159,7 +159,7 @@ def stock_adjust(
         raise ValidationError("A non-zero whole number is required.", fields={"delta": ["Non-zero integer."]})
     if not (note or "").strip():
         raise ValidationError("A reason is required for a stock adjustment.", fields={"note": ["Required."]})
-    item = locked_items([(product.pk, location.pk)])[(product.pk, location.pk)]
+    item = locked_item(product_id=product.pk, location_id=location.pk)
     if item.on_hand + delta < item.reserved:
         raise ConflictError(
             f"{product.sku} at {location.code}: on hand would fall to {item.on_hand + delta}, below the "
@@ -186,7 +186,7 @@ def stock_return(
     """Resellable goods back from a customer return."""
     _require_perm(actor, "inventory.receive_stock", "put returned goods back in stock")
     _positive(quantity)
-    item = locked_items([(product.pk, location.pk)])[(product.pk, location.pk)]
+    item = locked_item(product_id=product.pk, location_id=location.pk)
     apply_change(
         item=item,
         on_hand_delta=quantity,
@@ -270,15 +270,17 @@ def _needs(order, lines) -> list[LineNeed]:
     return needs
 
 
-def _candidates(*, order, needs: list[LineNeed], rules, now, items=None) -> list[Candidate]:
+def _stock_rows(product_ids) -> dict[tuple[int, int], StockItem]:
+    """The stock rows of these products at active locations, by (product, location). No lock."""
+    return {
+        (item.product_id, item.location_id): item
+        for item in StockItem.objects.filter(product_id__in=list(product_ids), location__is_active=True)
+    }
+
+
+def _candidates(*, order, needs: list[LineNeed], rules, now, items: dict, locations: list) -> list[Candidate]:
     product_ids = {need.product_id for need in needs}
     country = (order.shipping_address or {}).get("country", "")
-    locations = list(Location.objects.filter(is_active=True))
-    if items is None:
-        items = {
-            (item.product_id, item.location_id): item
-            for item in StockItem.objects.filter(product_id__in=product_ids, location__is_active=True)
-        }
     simple = all(rules.is_simple(product_id=p, location_id=loc.pk) for p in product_ids for loc in locations)
     reserved = {} if simple else atp_rules.reserved_by_channel(stock_item_ids=[item.pk for item in items.values()])
     transit = {t.location_id: t for t in TransitTime.objects.filter(country=country)} if country else {}
@@ -335,34 +337,27 @@ def _candidates(*, order, needs: list[LineNeed], rules, now, items=None) -> list
     return candidates
 
 
-def _reserve_plan(*, order, the_plan: Plan, rules, mode: str, actor, locked: dict | None) -> bool:
-    """Reserve every allocation of the plan, or nothing (the caller's savepoint). False on a lost race."""
+def _reserve_plan(
+    *, order, the_plan: Plan, rules, mode: str, actor, items: dict, locations: dict, locked: bool
+) -> bool:
+    """Reserve every allocation of the plan, or nothing (the caller's savepoint). False on a lost race.
+
+    `items` are the stock rows the plan was made from (locked ones when `locked`)."""
     by_item: dict[tuple[int, int], list] = defaultdict(list)
     for need, candidate, quantity in the_plan.allocations:
         by_item[(need.product_id, candidate.location_id)].append((need, quantity))
-    items = locked if locked is not None else {}
-    missing = [key for key in by_item if key not in items]
-    if missing:
-        items.update(
-            {
-                (item.product_id, item.location_id): item
-                for item in StockItem.objects.filter(
-                    Q(*[Q(product_id=p, location_id=loc) for p, loc in missing], _connector=Q.OR)
-                )
-            }
-        )
     for key in sorted(by_item):  # fixed lock order: (product, location)
         product_id, location_id = key
         item = items[key]
         quantity = sum(q for _, q in by_item[key])
-        if locked is None and rules.is_simple(product_id=product_id, location_id=location_id):
+        if not locked and rules.is_simple(product_id=product_id, location_id=location_id):
             if not stock_reserve(order=order, item=item, parts=by_item[key], actor=actor, mode=mode):
                 return False
         else:
-            if locked is None:
-                item = locked_items([key])[key]
+            if not locked:
+                item = locked_item(product_id=product_id, location_id=location_id)
             reserved = atp_rules.reserved_by_channel(stock_item_ids=[item.pk])
-            location = Location.objects.get(pk=location_id)
+            location = locations[location_id]
             if atp_rules.available_for_channel(item=item, location=location, rules=rules, reserved=reserved) < quantity:
                 return False
             StockItem.objects.filter(pk=item.pk).update(reserved=F("reserved") + quantity)
@@ -488,25 +483,44 @@ def order_allocate(*, order, lines, actor, now=None, products: dict | None = Non
         products = {p.pk: p for p in Product.objects.filter(pk__in=wanted)}
     mode = ReservationMode.SOFT
     rules = atp_rules.channel_rules(channel_id=order.channel_id, product_ids=products)
+    locations = {location.pk: location for location in Location.objects.filter(is_active=True)}
     the_plan = None
     for _attempt in range(OPTIMISTIC_ATTEMPTS):
-        candidates = _candidates(order=order, needs=needs, rules=rules, now=now)
+        items = _stock_rows(wanted)
+        candidates = _candidates(
+            order=order, needs=needs, rules=rules, now=now, items=items, locations=list(locations.values())
+        )
         the_plan = plan(lines=needs, candidates=candidates, strategy=settings.sourcing_strategy)
         savepoint = transaction.savepoint()
-        if _reserve_plan(order=order, the_plan=the_plan, rules=rules, mode=mode, actor=actor, locked=None):
+        if _reserve_plan(
+            order=order,
+            the_plan=the_plan,
+            rules=rules,
+            mode=mode,
+            actor=actor,
+            items=items,
+            locations=locations,
+            locked=False,
+        ):
             transaction.savepoint_commit(savepoint)
             break
         transaction.savepoint_rollback(savepoint)
     else:
-        pairs = [
-            (p, item_location)
-            for p in products
-            for item_location in Location.objects.filter(is_active=True).values_list("pk", flat=True)
-        ]
-        locked = locked_items(pairs)
-        candidates = _candidates(order=order, needs=needs, rules=rules, now=now, items=locked)
+        locked = locked_items([(p, location_id) for p in wanted for location_id in locations])
+        candidates = _candidates(
+            order=order, needs=needs, rules=rules, now=now, items=locked, locations=list(locations.values())
+        )
         the_plan = plan(lines=needs, candidates=candidates, strategy=settings.sourcing_strategy)
-        if not _reserve_plan(order=order, the_plan=the_plan, rules=rules, mode=mode, actor=actor, locked=locked):
+        if not _reserve_plan(
+            order=order,
+            the_plan=the_plan,
+            rules=rules,
+            mode=mode,
+            actor=actor,
+            items=locked,
+            locations=locations,
+            locked=True,
+        ):
             raise RuntimeError("A plan made under lock could not be reserved")  # cannot happen: rows are locked
 
     backorders, losers = [], set()
@@ -697,7 +711,7 @@ def preempt_for(*, order, need: LineNeed, quantity: int, actor) -> list[tuple[Re
         if left <= 0:
             break
         units = min(left, loser.quantity_open)
-        item = locked_items([(loser.product_id, loser.location_id)])[(loser.product_id, loser.location_id)]
+        item = locked_item(product_id=loser.product_id, location_id=loser.location_id)
         loser.quantity_released += units
         if loser.quantity_open == 0:
             loser.state = ReservationState.RELEASED

@@ -52,6 +52,11 @@ def locked_items(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Stoc
     return result
 
 
+def locked_item(*, product_id: int, location_id: int) -> StockItem:
+    """One stock row, locked (created if missing)."""
+    return locked_items([(product_id, location_id)])[(product_id, location_id)]
+
+
 def ledger_write(
     *,
     item: StockItem,
