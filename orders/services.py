@@ -507,7 +507,7 @@ def order_create(
         hold.save()
         events.append((OrderEventType.HOLD_PLACED, note_text, {"hold": hold.pk, "reason": hold.reason}))
     if order.status == OrderStatus.CONFIRMED:
-        events += _allocate_stock(order, actor=actor, lines=line_rows)
+        events += _allocate_stock(order, actor=actor, lines=line_rows, products={p.pk: p for p in products.values()})
     if changed:
         _save(
             order,
@@ -737,7 +737,9 @@ def _resolve_products(errors: dict, clean_lines, *, when) -> dict[str, Product]:
     return products
 
 
-def _allocate_stock(order: Order, *, actor, lines=None, hard: bool = False) -> list[tuple[str, str, dict]]:
+def _allocate_stock(
+    order: Order, *, actor, lines=None, hard: bool = False, products: dict | None = None
+) -> list[tuple[str, str, dict]]:
     """Source and reserve the order's unreserved units (lock order: order, lines, then stock).
 
     Soft lines are reserved when the order is confirmed; with `hard`, at picking, every line not
@@ -749,7 +751,9 @@ def _allocate_stock(order: Order, *, actor, lines=None, hard: bool = False) -> l
         return []
     if lines is None:
         lines = _lock_lines(order)
-    products = {p.pk: p for p in Product.objects.filter(pk__in={line.product_id for line in lines if line.product_id})}
+    wanted = {line.product_id for line in lines if line.product_id}
+    if products is None or not wanted <= set(products):
+        products = {p.pk: p for p in Product.objects.filter(pk__in=wanted)}
     if not hard:
         channel_mode = inventory.channel_reservation_mode(channel_id=order.channel_id)
         lines = [
