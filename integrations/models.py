@@ -131,3 +131,49 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return " ".join(part for part in (self.topic, self.key, f"[{self.id}]") if part)
+
+
+class Notification(models.Model):
+    """A message to a customer (email), queued in the change's transaction and sent after a short
+    grouping delay: what happens to one order in that window (three parcels dispatched at once)
+    is merged into one message by its `group_key`."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped")
+
+    kind = models.CharField(_("kind"), max_length=40, db_index=True)
+    channel = models.CharField(_("channel"), max_length=12, default="email")
+    recipient = models.CharField(_("recipient"), max_length=254)
+    locale = models.CharField(_("locale"), max_length=8, default="en")
+    order_number = models.CharField(_("order"), max_length=32, blank=True, db_index=True)
+    group_key = models.CharField(_("group key"), max_length=120)
+    data = models.JSONField(_("data"), default=dict, encoder=DjangoJSONEncoder)
+    is_test = models.BooleanField(_("test"), default=False)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.PENDING)
+    send_after = models.DateTimeField(_("send after"), default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    subject = models.CharField(_("subject"), max_length=255, blank=True)
+    body = models.TextField(_("body"), blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["send_after"], condition=Q(status="pending"), name="notification_due_idx"),
+        ]
+        constraints = [
+            # One open message per group: later events of the window merge into it.
+            models.UniqueConstraint(
+                fields=["group_key"], condition=Q(status="pending"), name="uniq_pending_notification_group"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.recipient}"

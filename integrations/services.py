@@ -220,3 +220,43 @@ def outbox_replay(*, message_id, actor) -> OutboxMessage:
         },
     )
     return message
+
+
+# --- customer notifications -------------------------------------------------------------------
+
+
+def notification_queue(
+    *, kind: str, recipient: str, group_key: str, data: dict, locale: str = "en", order_number: str = "",
+    is_test: bool = False, merge: tuple[str, ...] = ()
+):
+    """Queue a customer message in the caller's transaction, merged into the pending one of its group.
+
+    `merge` names list-valued keys of `data` that accumulate (the parcels of one dispatch); the other
+    keys take the latest value. Sent by `notifications_send_due` once `send_after` has passed.
+    """
+    from integrations.models import Notification
+
+    if not connection.in_atomic_block:
+        raise RuntimeError("notification_queue must be called inside the transaction of the change it reports.")
+    pending = Notification.objects.select_for_update().filter(group_key=group_key, status="pending").first()
+    if pending is None:
+        return Notification.objects.create(
+            kind=kind,
+            recipient=recipient,
+            group_key=group_key,
+            data=data,
+            locale=locale,
+            order_number=order_number,
+            is_test=is_test,
+            send_after=timezone.now() + datetime.timedelta(seconds=settings.OMS_NOTIFICATION_GROUP_SECONDS),
+        )
+    merged = dict(pending.data)
+    for key, value in data.items():
+        if key in merge:
+            merged[key] = [*merged.get(key, []), *value]
+        else:
+            merged[key] = value
+    pending.data = merged
+    pending.kind = kind
+    pending.save(update_fields=["data", "kind"])
+    return pending

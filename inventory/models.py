@@ -177,6 +177,7 @@ class MovementReason(models.TextChoices):
     ADJUSTMENT = "adjustment", _("Adjustment")
     RETURN = "return", _("Return")
     COUNT = "count", _("Cycle count")
+    SHORT_PICK = "short_pick", _("Short pick (not found in the bin)")
 
 
 class StockMovement(models.Model):

@@ -250,6 +250,19 @@ def _open_reserved_by_line(order_id: int, line_ids) -> dict[int, int]:
     return {row["order_line_id"]: row["open"] or 0 for row in rows}
 
 
+def order_release_excess(*, order, actor, lines, reason: str = "") -> int:
+    """Release what the lines hold reserved beyond their open (unshipped, not canceled) units."""
+    reserved = _open_reserved_by_line(order.pk, [line.pk for line in lines])
+    excess = {
+        line.pk: reserved.get(line.pk, 0) - line.quantity_open
+        for line in lines
+        if reserved.get(line.pk, 0) > line.quantity_open
+    }
+    if not excess:
+        return 0
+    return order_release_units(order=order, actor=actor, quantities=excess, reason=reason)
+
+
 def _needs(order, lines) -> list[LineNeed]:
     reserved = _open_reserved_by_line(order.pk, [line.pk for line in lines])
     needs = []
@@ -313,7 +326,10 @@ def _candidates(*, order, needs: list[LineNeed], rules, now, items: dict, locati
             else (location.cost_per_parcel)
         )
         reason = ""
-        if not location.can_ship:
+        pickup_id = getattr(order, "pickup_location_id", None)
+        if pickup_id and location.pk != pickup_id:
+            reason = "the customer collects the order at another store"
+        elif not pickup_id and not location.can_ship:
             reason = "a store that does not ship to customers"
         elif excluded and len(excluded) == len(product_ids):
             reason = f"its stock is kept from channel {order.channel.code}"
@@ -621,22 +637,134 @@ def order_release(*, order, actor, line_ids=None, reason: str = "") -> int:
     return released
 
 
-def order_consume(*, order, actor, quantities: dict[int, int], reference: str = "") -> list[tuple[int, int, int]]:
-    """Shipped units leave stock: reservations are consumed (on hand and reserved both go down).
-
-    A line shipped beyond what it had reserved takes free stock under lock, never below reserved.
-    Returns [(line_id, location_id, quantity)].
-    """
+def order_release_units(
+    *, order, actor, quantities: dict[int, int], location_id: int | None = None, reason: str = ""
+) -> int:
+    """Release up to `quantities[line id]` units of the order's open reservations (at one location
+    first when given, then anywhere). Returns the units released."""
     reservations = list(
         Reservation.objects.select_for_update()
-        .filter(
-            order_id=order.pk,
-            order_line_id__in=list(quantities),
-            state=ReservationState.ACTIVE,
-            stock_item__isnull=False,
-        )
+        .filter(order_id=order.pk, order_line_id__in=list(quantities), state=ReservationState.ACTIVE)
         .order_by("pk")
     )
+    if location_id is not None:
+        reservations.sort(key=lambda r: r.location_id != location_id)
+    items = locked_items({(r.product_id, r.location_id) for r in reservations if r.stock_item_id})
+    supplies = {
+        s.pk: s
+        for s in IncomingSupply.objects.select_for_update()
+        .filter(pk__in={r.supply_id for r in reservations if r.supply_id})
+        .order_by("expected_at", "pk")
+    }
+    left = dict(quantities)
+    released = 0
+    now = timezone.now()
+    for reservation in reservations:
+        units = min(left.get(reservation.order_line_id, 0), reservation.quantity_open)
+        if units <= 0:
+            continue
+        if reservation.stock_item_id:
+            apply_change(
+                item=items[(reservation.product_id, reservation.location_id)],
+                reserved_delta=-units,
+                reason=MovementReason.RELEASE,
+                actor=actor,
+                order_id=order.pk,
+                order_line_id=reservation.order_line_id,
+                reference=order.number,
+                note=reason,
+            )
+        else:
+            supply = supplies[reservation.supply_id]
+            supply.quantity_promised -= units
+            supply.save(update_fields=["quantity_promised"])
+        reservation.quantity_released += units
+        if reservation.quantity_open == 0:
+            reservation.state = ReservationState.RELEASED
+            reservation.closed_at = now
+        reservation.save(update_fields=["quantity_released", "state", "closed_at"])
+        left[reservation.order_line_id] -= units
+        released += units
+    return released
+
+
+def reserve_at_location(*, order, line_id: int, product_id: int, location_id: int, quantity: int, actor) -> bool:
+    """Reserve (hard) units of one line at one given location, beyond safety stock; False if not free.
+
+    For a substitute chosen at the picking location, where sourcing has nothing left to decide."""
+    quantity = _positive(quantity)
+    item = StockItem.objects.filter(product_id=product_id, location_id=location_id).first()
+    if item is None:
+        return False
+    item = locked_item(product_id=product_id, location_id=location_id)
+    if item.on_hand - item.reserved - item.safety_stock < quantity:
+        return False
+    apply_change(
+        item=item,
+        reserved_delta=quantity,
+        reason=MovementReason.RESERVATION,
+        actor=actor,
+        order_id=order.pk,
+        order_line_id=line_id,
+        reference=order.number,
+    )
+    Reservation.objects.create(
+        order_id=order.pk,
+        order_line_id=line_id,
+        channel_id=order.channel_id,
+        product_id=product_id,
+        location_id=location_id,
+        stock_item=item,
+        quantity=quantity,
+        mode=ReservationMode.HARD,
+    )
+    return True
+
+
+def stock_write_off_short_pick(
+    *, product_id: int, location_id: int, quantity: int, actor, order=None, order_line_id=None, reference: str = ""
+) -> int:
+    """A picker did not find units the system believed were there: take them off hand.
+
+    Units other orders still hold reserved are never written off (the counters stay consistent and
+    their own pickers will report what they miss); a cycle count settles the rest. Returns units
+    written off."""
+    item = StockItem.objects.filter(product_id=product_id, location_id=location_id).first()
+    if item is None:
+        return 0
+    item = locked_item(product_id=product_id, location_id=location_id)
+    units = min(quantity, item.on_hand - item.reserved)
+    if units <= 0:
+        return 0
+    apply_change(
+        item=item,
+        on_hand_delta=-units,
+        reason=MovementReason.SHORT_PICK,
+        actor=actor,
+        order_id=order.pk if order is not None else None,
+        order_line_id=order_line_id,
+        reference=reference,
+    )
+    return units
+
+
+def order_consume(
+    *, order, actor, quantities: dict[int, int], reference: str = "", location_id: int | None = None
+) -> list[tuple[int, int, int]]:
+    """Shipped units leave stock: reservations are consumed (on hand and reserved both go down).
+
+    With `location_id` (a shipment's location) only reservations there are consumed.
+    Returns [(line_id, location_id, quantity)].
+    """
+    reservations = Reservation.objects.select_for_update().filter(
+        order_id=order.pk,
+        order_line_id__in=list(quantities),
+        state=ReservationState.ACTIVE,
+        stock_item__isnull=False,
+    )
+    if location_id is not None:
+        reservations = reservations.filter(location_id=location_id)
+    reservations = list(reservations.order_by("pk"))
     items = locked_items({(r.product_id, r.location_id) for r in reservations})
     moved = []
     left = dict(quantities)

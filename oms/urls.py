@@ -6,6 +6,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("orders.api.urls")),
     path("api/v1/inventory/", include("inventory.api.urls")),
+    path("api/v1/fulfillment/", include("fulfillment.api.urls")),
+    path("track/", include("fulfillment.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

@@ -67,6 +67,7 @@ class CancelReason(models.TextChoices):
     OUT_OF_STOCK = "out_of_stock", _("Out of stock")
     DUPLICATE = "duplicate", _("Duplicate order")
     TEST = "test", _("Test order")
+    PICKUP_EXPIRED = "pickup_expired", _("Not collected in time")
     OTHER = "other", _("Other")
 
 
@@ -97,3 +98,14 @@ class OrderEventType(models.TextChoices):
     TAG_ADDED = "tag_added", _("Tag added")
     TAG_REMOVED = "tag_removed", _("Tag removed")
     ADDRESS_CHANGED = "address_changed", _("Address changed")
+    SHIPMENT_PLANNED = "shipment_planned", _("Shipment planned")
+    CONSOLIDATED = "consolidated", _("Shipped together with another order")
+    SHORT_PICKED = "short_picked", _("Short pick reported")
+    LINE_SUBSTITUTED = "line_substituted", _("Item substituted")
+    DELIVERY_DELAYED = "delivery_delayed", _("Delivery delayed")
+    LINES_CANCELED = "lines_canceled", _("Items canceled")
+    PARCEL_UPDATED = "parcel_updated", _("Parcel tracking updated")
+    PARCEL_EXCEPTION = "parcel_exception", _("Parcel exception")
+    READY_FOR_PICKUP = "ready_for_pickup", _("Ready for pickup")
+    PICKUP_REMINDED = "pickup_reminded", _("Pickup reminder sent")
+    PICKUP_EXPIRED = "pickup_expired", _("Pickup expired")

@@ -131,6 +131,14 @@ class Order(ConcurrentTransitionMixin, models.Model):
     billing_address = models.JSONField(default=dict)
     shipping_address = models.JSONField(default=dict)
     shipping_method = models.CharField(max_length=80, blank=True)
+    pickup_location = models.ForeignKey(
+        "inventory.Location",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="pickup_orders",
+        help_text=_("The store where the customer collects the order (click and collect)."),
+    )
     shipping_price = models.DecimalField(**MONEY, default=Decimal("0"))
     shipping_tax_rate = models.DecimalField(**RATE, default=Decimal("0"))
     shipping_net = models.DecimalField(**MONEY, default=Decimal("0"))
@@ -391,6 +399,10 @@ class OrderLine(models.Model):
     quantity_shipped = models.PositiveIntegerField(default=0)
     quantity_delivered = models.PositiveIntegerField(default=0)
     promised_at = models.DateTimeField(null=True, blank=True)
+    # A line added at picking, with the customer's consent, in place of units of another line.
+    substitute_for = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="substitutes"
+    )
     history = AuditHistory()
 
     class Meta:

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from inventory import services as inventory
-from inventory.models import Product, ReservationMode
+from inventory.models import Location, Product, ReservationMode
 from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from oms.core.history import stamp
 from oms.core.logging import set_order
@@ -328,6 +328,12 @@ def order_create(
         errors["shipping"] = ["Must be an object."]
         shipping = {}
     shipping_method = _text(errors, "shipping.method", shipping.get("method"), max_length=80)
+    pickup_location = None
+    pickup_code = _text(errors, "shipping.pickup_location", shipping.get("pickup_location"), max_length=40)
+    if pickup_code:
+        pickup_location = Location.objects.filter(code=pickup_code, is_active=True, store_pickup=True).first()
+        if pickup_location is None:
+            errors["shipping.pickup_location"] = [f"No active store {pickup_code!r} offers pickup."]
     shipping_price = _decimal(errors, "shipping.price", shipping.get("price"), default=ZERO, maximum=Decimal("1e9"))
     shipping_rate = _decimal(errors, "shipping.tax_rate", shipping.get("tax_rate"), default=ZERO, maximum=Decimal("1"))
     payment = payment or {}
@@ -405,6 +411,7 @@ def order_create(
         billing_address=billing,
         shipping_address=shipping_addr,
         shipping_method=shipping_method,
+        pickup_location=pickup_location,
         shipping_price=quantize(shipping_price, currency),
         shipping_tax_rate=shipping_rate,
         shipping_net=shipping_amounts.net,
@@ -715,7 +722,15 @@ def order_start_preparation(*, order: Order | int, actor, reason: str = "") -> O
     events += _allocate_stock(order, actor=actor, hard=True)
     _save(order, actor=actor, reason=reason or "Preparation started", fields=["status"])
     events_record(order=order, actor=actor, events=events)
+    _plan_shipments(order, actor=actor)
     return order
+
+
+def _plan_shipments(order: Order, *, actor) -> None:
+    """Reserved units get shipments, one per location (fulfillment owns shipments; it calls back here)."""
+    from fulfillment.services import shipments_plan
+
+    shipments_plan(order=order, actor=actor)
 
 
 def _resolve_products(errors: dict, clean_lines, *, when) -> dict[str, Product]:
@@ -738,14 +753,15 @@ def _resolve_products(errors: dict, clean_lines, *, when) -> dict[str, Product]:
 
 
 def _allocate_stock(
-    order: Order, *, actor, lines=None, hard: bool = False, products: dict | None = None
+    order: Order, *, actor, lines=None, hard: bool = False, products: dict | None = None, waiting: bool = False
 ) -> list[tuple[str, str, dict]]:
     """Source and reserve the order's unreserved units (lock order: order, lines, then stock).
 
     Soft lines are reserved when the order is confirmed; with `hard`, at picking, every line not
     yet reserved is. Test orders never take real stock. Units nobody has are promised against
     incoming supply (the line carries the promised date) or put the order on a stock-shortage
-    hold; at picking a shortage refuses the start instead. Returns the events to record.
+    hold; at picking a shortage refuses the start instead; with `waiting` (an order already being
+    prepared, whose missing units wait for their promised date) it is only reported. Returns the events.
     """
     if order.is_test:
         return []
@@ -766,7 +782,7 @@ def _allocate_stock(
         return []
     for loser_id in decision.losers:
         transaction.on_commit(functools.partial(_reallocate_later, order_id=loser_id))
-    if hard and decision.shortages:
+    if hard and decision.shortages and not waiting:
         missing = ", ".join(f"{qty} × {need.sku}" for need, qty in decision.shortages)
         raise ConflictError(
             f"Cannot start picking order {order.number}: {missing} not in stock.",
@@ -799,7 +815,7 @@ def _allocate_stock(
             )
         order.promised_at = max(line.promised_at for line in by_line.values() if line.promised_at)
         events.append((OrderEventType.BACKORDERED, "", {"backorders": decision.backorders}))
-    if decision.shortages:
+    if decision.shortages and not waiting:
         missing = ", ".join(f"{qty} × {need.sku}" for need, qty in decision.shortages)
         if not order.holds.filter(reason=HoldReason.STOCK_SHORTAGE, released_at__isnull=True).exists():
             hold = OrderHold(
@@ -821,13 +837,22 @@ def _reallocate_later(*, order_id: int) -> None:
 def order_reallocate(*, order: Order | int, actor, reason: str = "") -> Order:
     """Source again what the order has not reserved (after losing a last-unit conflict, or a receipt)."""
     order = _lock(order)
-    if order.status not in {OrderStatus.CONFIRMED, OrderStatus.IN_PREPARATION}:
+    preparing = order.status in {OrderStatus.IN_PREPARATION, OrderStatus.PARTIALLY_SHIPPED}
+    if order.status != OrderStatus.CONFIRMED and not preparing:
         return order
-    events = _allocate_stock(order, actor=actor, hard=order.status == OrderStatus.IN_PREPARATION)
+    if preparing:
+        # Units still open after a delay or a lost parcel: reserve what is in stock now, and wait
+        # (promised date kept) for the rest rather than refusing.
+        open_lines = [line for line in _lock_lines(order) if line.quantity_open]
+        events = _allocate_stock(order, actor=actor, lines=open_lines, hard=True, waiting=True)
+    else:
+        events = _allocate_stock(order, actor=actor)
     if order.promised_at:
         _save(order, actor=actor, reason=reason or "Stock reallocated", fields=["promised_at"])
     if events:
         events_record(order=order, actor=actor, events=events)
+    if preparing:
+        _plan_shipments(order, actor=actor)
     return order
 
 
@@ -866,11 +891,19 @@ def _clean_quantities(lines: list[OrderLine], quantities: dict | None, *, availa
 
 @transaction.atomic
 def order_record_shipment(
-    *, order: Order | int, actor, quantities: dict | None = None, reason: str = "", reference: str = ""
+    *,
+    order: Order | int,
+    actor,
+    quantities: dict | None = None,
+    reason: str = "",
+    reference: str = "",
+    location_id: int | None = None,
+    payload: dict | None = None,
 ) -> Order:
     """Record shipped quantities per line (all that is open by default); derives the order status.
 
     You cannot ship more than was ordered and not canceled (guarded here and by a check constraint).
+    With `location_id` (a shipment's), stock is consumed from that location's reservations.
     """
     order = _lock(order)
     _require_perm(actor, "orders.ship_order", "record shipments")
@@ -884,7 +917,9 @@ def order_record_shipment(
     lines = _lock_lines(order)
     shipped = _clean_quantities(lines, quantities, available=lambda line: line.quantity_open, field="quantities")
     if not order.is_test:
-        inventory.order_consume(order=order, actor=actor, quantities=shipped, reference=reference or order.number)
+        inventory.order_consume(
+            order=order, actor=actor, quantities=shipped, reference=reference or order.number, location_id=location_id
+        )
     changed = []
     for line in lines:
         if line.pk in shipped:
@@ -912,12 +947,15 @@ def order_record_shipment(
                     {"line": by_id[pk].line_number, "sku": by_id[pk].sku, "quantity": qty}
                     for pk, qty in shipped.items()
                 ],
+                **(payload or {}),
             },
         )
     ]
     if order.status == OrderStatus.SHIPPED and before != OrderStatus.SHIPPED:
         events.append((OrderEventType.SHIPPED, reason, {"from": before}))
     events_record(order=order, actor=actor, events=events)
+    if not (payload or {}).get("shipment"):
+        _plan_shipments(order, actor=actor)  # shipped outside a parcel: the parcels give those units up
     return order
 
 
@@ -972,6 +1010,205 @@ def order_mark_delivered(*, order: Order | int, actor, quantities: dict | None =
     return order
 
 
+# --- line changes at picking (short picks, expired pickups) -----------------------------------
+
+
+def _unit_gross(line: OrderLine, quantity: int, currency: str) -> Decimal:
+    """What `quantity` units of the line cost the customer (discount included), rounded half-up."""
+    return quantize(line.total_gross * quantity / line.quantity, currency)
+
+
+@transaction.atomic
+def order_cancel_lines(
+    *, order: Order | int, actor, quantities: dict, reason_code: str, reason: str = "", payload: dict | None = None
+) -> Order:
+    """Cancel open (unshipped) units of some lines: stock released, refund due recorded for billing.
+
+    The same permission as canceling the order (canceling paid units needs the paid one). When
+    nothing else is left to ship, the order moves on by itself: shipped if part had shipped,
+    canceled if nothing had.
+    """
+    if reason_code not in CancelReason.values:
+        raise ValidationError(
+            "Unknown cancellation reason.",
+            code="invalid_reason",
+            fields={"reason_code": [f"One of: {', '.join(CancelReason.values)}."]},
+        )
+    order = _lock(order)
+    if actor is None or not order_can_cancel(order, actor):
+        raise PermissionDeniedError("You do not have permission to cancel items of this order.", code="permission_denied")
+    if order.status in {OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED, OrderStatus.CANCELED}:
+        raise TransitionRefused(
+            f"Cannot cancel items of order {order.number}: it is {order.get_status_display().lower()}.",
+            extra={"transition": "cancel_lines", "status": order.status},
+        )
+    lines = _lock_lines(order)
+    canceled = _clean_quantities(lines, quantities, available=lambda line: line.quantity_open, field="quantities")
+    by_id = {line.pk: line for line in lines}
+    for line_id, qty in canceled.items():
+        by_id[line_id].quantity_canceled += qty
+    label = reason or str(CancelReason(reason_code).label)
+    bulk_update_with_history(
+        [by_id[pk] for pk in canceled], OrderLine, ["quantity_canceled"], default_user=actor, default_change_reason=label
+    )
+    released = 0
+    if not order.is_test:
+        released = inventory.order_release_excess(
+            order=order, actor=actor, lines=[by_id[pk] for pk in canceled], reason=label
+        )
+    refund_due = sum((_unit_gross(by_id[pk], qty, order.currency) for pk, qty in canceled.items()), ZERO)
+    before = order.status
+    order.fulfillment_status = derive_fulfillment_status(lines)
+    events = [
+        (
+            OrderEventType.LINES_CANCELED,
+            reason,
+            {
+                "reason_code": reason_code,
+                "lines": [{"line": by_id[pk].line_number, "sku": by_id[pk].sku, "quantity": q} for pk, q in canceled.items()],
+                "refund_due": str(refund_due),
+                "stock_released": released,
+                **(payload or {}),
+            },
+        )
+    ]
+    if order.fulfillment_status == FulfillmentStatus.CANCELED:
+        _run_transition(order, "cancel", actor=actor, check_permission=False, reason=reason_code)
+        _release_all_holds(order=order, actor=actor, note=_("Order canceled"))
+        events.append((OrderEventType.CANCELED, reason, {"from": before, "reason_code": reason_code}))
+    elif order.status == OrderStatus.PARTIALLY_SHIPPED and order.is_fully_shipped():
+        _run_transition(order, "ship", actor=actor, check_permission=False)
+        events.append((OrderEventType.SHIPPED, reason, {"from": before}))
+    _save(order, actor=actor, reason=label, fields=["status", "fulfillment_status", "cancel_reason", "canceled_at"])
+    events_record(order=order, actor=actor, events=events)
+    if order.status == OrderStatus.CANCELED:
+        from fulfillment.services import shipments_cancel_for_order
+
+        shipments_cancel_for_order(order=order, actor=actor, reason=label)
+    else:
+        _plan_shipments(order, actor=actor)
+    return order
+
+
+def order_can_cancel(order: Order, actor) -> bool:
+    from orders.models import _can_cancel
+
+    return _can_cancel(order, actor)
+
+
+@transaction.atomic
+def order_substitute_line(
+    *, order: Order | int, actor, line: OrderLine | int, product: Product, quantity: int, reason: str = "", payload=None
+) -> OrderLine:
+    """Replace `quantity` open units of a line by another product, at the price the customer paid.
+
+    The new line snapshots the substitute's SKU and name with the original unit price, discount share
+    and tax rate; the original units are canceled. Nothing is due back: the customer consented to
+    the swap (the caller records the consent). Stock for the substitute is the caller's to reserve.
+    """
+    order = _lock(order)
+    _require_perm(actor, "fulfillment.resolve_short_pick", "substitute items")
+    if order.status not in {OrderStatus.IN_PREPARATION, OrderStatus.PARTIALLY_SHIPPED}:
+        raise TransitionRefused(
+            f"Cannot substitute items of order {order.number}: it is {order.get_status_display().lower()}.",
+            extra={"transition": "substitute", "status": order.status},
+        )
+    lines = _lock_lines(order)
+    line_id = line.pk if isinstance(line, OrderLine) else line
+    original = next((candidate for candidate in lines if candidate.pk == line_id), None)
+    if original is None:
+        raise ValidationError("Unknown line.", code="unknown_line", fields={"line": ["Not a line of this order."]})
+    if product.pk == original.product_id:
+        raise ValidationError("Same product.", fields={"product": ["Choose another product than the missing one."]})
+    _clean_quantities(lines, {original.pk: quantity}, available=lambda l: l.quantity_open, field="quantity")
+    discount = quantize(original.discount_amount * quantity / original.quantity, order.currency)
+    amounts = line_amounts(
+        quantity=quantity,
+        unit_price=original.unit_price,
+        discount=discount,
+        tax_rate=original.tax_rate,
+        includes_tax=order.prices_include_tax,
+        currency=order.currency,
+    )
+    label = reason or f"Substitute for line {original.line_number}"
+    new_line = OrderLine(
+        order=order,
+        line_number=max(candidate.line_number for candidate in lines) + 1,
+        sku=product.sku,
+        name=product.name,
+        product=product,
+        attributes={"substitute_for": {"line": original.line_number, "sku": original.sku}},
+        quantity=quantity,
+        unit_price=original.unit_price,
+        discount_amount=discount,
+        promotion=original.promotion,
+        tax_rate=original.tax_rate,
+        total_net=amounts.net,
+        tax_amount=amounts.tax,
+        total_gross=amounts.gross,
+        promised_at=original.promised_at,
+        substitute_for=original,
+    )
+    stamp(new_line, actor=actor, reason=label)
+    new_line.save()
+    original.quantity_canceled += quantity
+    stamp(original, actor=actor, reason=label)
+    original.save(update_fields=["quantity_canceled"])
+    if not order.is_test:
+        inventory.order_release_excess(order=order, actor=actor, lines=[original], reason=label)
+    event_record(
+        order=order,
+        actor=actor,
+        type=OrderEventType.LINE_SUBSTITUTED,
+        reason=reason,
+        payload={
+            "line": original.line_number,
+            "sku": original.sku,
+            "substitute_line": new_line.line_number,
+            "substitute_sku": product.sku,
+            "quantity": quantity,
+            "refund_due": "0",
+            **(payload or {}),
+        },
+    )
+    return new_line
+
+
+@transaction.atomic
+def order_delay_lines(
+    *, order: Order | int, actor, line_ids, promised_at: datetime.datetime, reason: str = "", payload=None
+) -> Order:
+    """Give lines a new (later) promise date; the customer is told by the notification of the event."""
+    order = _lock(order)
+    _require_perm(actor, "fulfillment.resolve_short_pick", "change promise dates")
+    if promised_at is None or promised_at <= timezone.now():
+        raise ValidationError("The new date must be in the future.", fields={"promised_at": ["Must be in the future."]})
+    lines = [line for line in _lock_lines(order) if line.pk in set(line_ids)]
+    if not lines:
+        raise ValidationError("Unknown line.", code="unknown_line", fields={"line": ["Not a line of this order."]})
+    for line in lines:
+        line.promised_at = promised_at
+    bulk_update_with_history(
+        lines, OrderLine, ["promised_at"], default_user=actor, default_change_reason=reason or "Delivery delayed"
+    )
+    previous = order.promised_at
+    order.promised_at = max(promised_at, previous or promised_at)
+    _save(order, actor=actor, reason=reason or "Delivery delayed", fields=["promised_at"])
+    event_record(
+        order=order,
+        actor=actor,
+        type=OrderEventType.DELIVERY_DELAYED,
+        reason=reason,
+        payload={
+            "lines": [{"line": line.line_number, "sku": line.sku} for line in lines],
+            "promised_at": promised_at.isoformat(),
+            "previous_promised_at": previous.isoformat() if previous else None,
+            **(payload or {}),
+        },
+    )
+    return order
+
+
 @transaction.atomic
 def order_complete(*, order: Order | int, actor, reason: str = "") -> Order:
     return _simple_transition(
@@ -1008,6 +1245,9 @@ def order_cancel(*, order: Order | int, actor, reason_code: str, reason: str = "
     )
     order.fulfillment_status = derive_fulfillment_status(lines)
     released_units = inventory.order_release(order=order, actor=actor, reason="Order canceled")
+    from fulfillment.services import shipments_cancel_for_order
+
+    shipments_cancel_for_order(order=order, actor=actor, reason=f"Order canceled: {reason or reason_code}")
     label = reason or CancelReason(reason_code).label
     _save(
         order, actor=actor, reason=str(label), fields=["status", "fulfillment_status", "cancel_reason", "canceled_at"]

@@ -148,6 +148,33 @@ class SandboxCarrier(CarrierAdapter):
             raise ValidationError("Invalid tracking webhook payload.", code="invalid_webhook", fields=errors)
         return events
 
+    # The sandbox's simulated journey, from the moment the parcel was handed over.
+    JOURNEY = (
+        (datetime.timedelta(0), "PICKED_UP", "Parcel picked up"),
+        (datetime.timedelta(hours=6), "IN_TRANSIT", "At the sorting hub"),
+        (datetime.timedelta(hours=20), "OUT_FOR_DELIVERY", "Out for delivery"),
+        (datetime.timedelta(hours=26), "DELIVERED", "Delivered"),
+    )
+
+    def fetch_tracking(self, tracking_number: str, *, shipped_at: datetime.datetime | None = None, now=None):
+        """The journey's steps reached by now, with stable event ids (polling again is a replay)."""
+        self._check_tracking_number(tracking_number, field="tracking_number")
+        if shipped_at is None:
+            return []
+        now = now or datetime.datetime.now(datetime.UTC)
+        return [
+            TrackingEvent(
+                carrier_event_id=f"{tracking_number}-{index}",
+                tracking_number=tracking_number,
+                carrier_status_code=code,
+                status=self.map_status(code),
+                occurred_at=shipped_at + offset,
+                description=description,
+            )
+            for index, (offset, code, description) in enumerate(self.JOURNEY, start=1)
+            if shipped_at + offset <= now
+        ]
+
     def _validate(self, parcel: Parcel, service: str) -> None:
         errors: dict[str, list[str]] = {}
         if service not in self.services:

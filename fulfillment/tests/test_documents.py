@@ -5,6 +5,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import barcode
 import pytest
 from pypdf import PdfReader
 
@@ -137,6 +138,22 @@ def test_pick_list_has_one_code128_svg_per_line():
     assert html.count('<svg class="barcode"') == len(expected_groups(rows))
     assert "<?xml" not in html and 'id="barcode_group"' not in html
     assert barcode_svg("CAFÉ-€") == ""  # not encodable in Code 128: no barcode, no crash
+
+
+@pytest.mark.parametrize("value", ["SKU-00012", "A", "1234567890", "x y-Z_09", "ORD-100042/3"])
+def test_barcode_svg_draws_the_code128_modules_of_the_value(value):
+    svg = barcode_svg(value)
+
+    modules = barcode.get("code128", value).build()[0]
+    width, height = len(modules) + 16, 32  # 8-module quiet zones, 4-module margins around 24-module bars
+    assert f'viewBox="0 0 {width} {height}"' in svg
+    assert f'width="{width * 0.25:g}mm" height="8mm"' in svg  # 0.25 mm per module, bars 6 mm high
+    drawn = ["0"] * width
+    for x, y, w, h, back in re.findall(r"M(\d+) (\d+)h(\d+)v(\d+)h-(\d+)z", re.search(r' d="([^"]*)"', svg)[1]):
+        assert (int(y), int(h), back) == (4, 24, w)
+        drawn[int(x) : int(x) + int(w)] = "1" * int(w)
+    assert "".join(drawn) == "0" * 8 + modules + "0" * 8
+    assert re.fullmatch(r'<svg [^>]*><path d="(M\d+ 4h\d+v24h-\d+z)+"/></svg>', svg)
 
 
 def test_pick_list_escapes_data():

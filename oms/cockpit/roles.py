@@ -29,6 +29,8 @@ _SUPPORT_L1 = [
     "orders.place_hold",
     "orders.change_address_order",
     "orders.cancel_order",
+    "fulfillment.view_*",
+    "fulfillment.resolve_short_pick",
 ]
 
 ROLES: dict[str, list[str]] = {
@@ -44,6 +46,8 @@ ROLES: dict[str, list[str]] = {
         "integrations.view_*",
         "inventory.view_*",
         "integrations.replay_outboxmessage",
+        "fulfillment.cancel_shipment",
+        "fulfillment.track_shipment",
     ],
     WAREHOUSE: [
         *_VIEW_ORDERS,
@@ -58,6 +62,15 @@ ROLES: dict[str, list[str]] = {
         "orders.deliver_order",
         "orders.add_note",
         "orders.place_hold",
+        "fulfillment.view_*",
+        "fulfillment.add_wave",
+        "fulfillment.print_wave",
+        "fulfillment.pick_shipment",
+        "fulfillment.pack_shipment",
+        "fulfillment.dispatch_shipment",
+        "fulfillment.track_shipment",
+        "fulfillment.hand_over_shipment",
+        "fulfillment.cancel_shipment",
     ],
     FINANCE: [
         *_VIEW_ORDERS,
@@ -116,6 +129,13 @@ ROLES: dict[str, list[str]] = {
         "orders.tag_order",
         "orders.place_hold",
         "orders.change_address_order",
+        # A 3PL / WMS confirming picks, packing and dispatch; a carrier pushing tracking.
+        "fulfillment.view_*",
+        "fulfillment.pick_shipment",
+        "fulfillment.pack_shipment",
+        "fulfillment.dispatch_shipment",
+        "fulfillment.track_shipment",
+        "fulfillment.hand_over_shipment",
     ],
 }
 

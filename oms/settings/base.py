@@ -231,3 +231,21 @@ LOGGING = {
         "django.server": {"level": "WARNING"},
     },
 }
+
+# --- fulfillment and notifications ---------------------------------------------------------------
+OMS_DEFAULT_CARRIER = os.environ.get("OMS_DEFAULT_CARRIER", "sandbox")
+OMS_DEFAULT_CARRIER_SERVICE = os.environ.get("OMS_DEFAULT_CARRIER_SERVICE", "standard")
+# Pick lists with more rows than this render in the background (the cockpit shows progress).
+OMS_PICKLIST_SYNC_ROWS = int(os.environ.get("OMS_PICKLIST_SYNC_ROWS", "60"))
+OMS_PICKUP_HOLD_DAYS = int(os.environ.get("OMS_PICKUP_HOLD_DAYS", "7"))
+OMS_PICKUP_REMINDER_DAYS = int(os.environ.get("OMS_PICKUP_REMINDER_DAYS", "2"))
+# Customer notifications wait this long so that what happens together is told together.
+OMS_NOTIFICATION_GROUP_SECONDS = int(os.environ.get("OMS_NOTIFICATION_GROUP_SECONDS", "120"))
+OMS_NOTIFICATION_FROM = os.environ.get("OMS_NOTIFICATION_FROM", "orders@oms.invalid")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "notifications-send": {"task": "integrations.tasks.notifications_send_due", "schedule": 30.0},
+        "tracking-poll": {"task": "fulfillment.tasks.tracking_poll", "schedule": 1800.0},
+        "pickups-expire": {"task": "fulfillment.tasks.pickups_remind_and_expire", "schedule": 3600.0},
+    }
+)

@@ -371,7 +371,10 @@ def test_start_preparation_by_the_warehouse(role_client, boss, channel):
     assert response.status_code == 200
     assert response.json()["status"] == OrderStatus.IN_PREPARATION
     assert "record-shipment" in response.json()["allowed_actions"]
-    assert (last_event(order).type, last_event(order).actor) == (OrderEventType.PREPARATION_STARTED, warehouse_user)
+    started = order.events.get(type=OrderEventType.PREPARATION_STARTED)
+    assert started.actor == warehouse_user
+    # Then the reserved units were given their parcel, by the same user.
+    assert (last_event(order).type, last_event(order).actor) == (OrderEventType.SHIPMENT_PLANNED, warehouse_user)
 
 
 def test_start_preparation_with_an_active_hold_is_409(role_client, boss, channel):

@@ -1,0 +1,3 @@
+"""Routes of the fulfillment API (mounted under /api/v1/fulfillment/)."""
+
+urlpatterns = []

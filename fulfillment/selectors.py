@@ -1,0 +1,139 @@
+"""Reads shared by the cockpit, the API and the customer view."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from fulfillment.choices import HANDED_OVER_STATUSES, ShipmentKind, ShipmentStatus
+from fulfillment.models import Shipment, ShipmentLine, ShortPick, TrackingUpdate
+from orders.models import Order
+
+S = ShipmentStatus
+
+# What a customer reads for each parcel status: never our internal codes.
+CUSTOMER_PARCEL_LABELS = {
+    S.PENDING: _("Being prepared"),
+    S.PICKING: _("Being prepared"),
+    S.SHORT_PICKED: _("Being prepared"),
+    S.PACKED: _("Packed, leaving soon"),
+    S.SHIPPED: _("Shipped"),
+    S.IN_TRANSIT: _("On its way"),
+    S.DELIVERED: _("Delivered"),
+    S.LOST: _("Delayed in transit: we are looking into it"),
+    S.DAMAGED: _("Damaged in transit: we will contact you"),
+    S.RETURNED_TO_SENDER: _("Returned to us"),
+    S.CANCELED: _("Canceled"),
+    S.READY_FOR_PICKUP: _("Ready for pickup"),
+    S.PICKED_UP: _("Collected"),
+    S.PICKUP_EXPIRED: _("Not collected in time"),
+}
+
+
+def shipment_list(*, location=None, status=None, carrier=None, late: bool | None = None, order=None) -> QuerySet:
+    qs = Shipment.objects.select_related("order", "location", "wave")
+    if location is not None:
+        qs = qs.filter(location=location)
+    if status:
+        qs = qs.filter(status__in=[status] if isinstance(status, str) else list(status))
+    if carrier:
+        qs = qs.filter(carrier=carrier)
+    if order is not None:
+        qs = qs.filter(Q(order=order) | Q(lines__order_line__order=order)).distinct()
+    if late is not None:
+        late_q = Q(status__in=[S.PENDING, S.PICKING, S.SHORT_PICKED, S.PACKED], ship_by__lt=timezone.now())
+        qs = qs.filter(late_q) if late else qs.exclude(late_q)
+    return qs
+
+
+def shipments_of_order(order: Order) -> list[Shipment]:
+    """The order's parcels (consolidated ones included), oldest first, with their lines."""
+    return list(
+        shipment_list(order=order)
+        .prefetch_related("lines__order_line")
+        .order_by("created_at", "pk")
+    )
+
+
+def open_short_picks() -> QuerySet:
+    return ShortPick.objects.filter(resolved_at__isnull=True).select_related("order", "order_line", "shipment")
+
+
+def tracking_of(shipment: Shipment) -> list[TrackingUpdate]:
+    return list(shipment.tracking_updates.order_by("occurred_at", "pk"))
+
+
+@dataclass
+class ParcelView:
+    number: str
+    status: str
+    label: str
+    kind: str
+    carrier: str
+    tracking_number: str
+    tracking_url: str
+    location: str
+    shipped_at: object
+    delivered_at: object
+    pickup_expires_at: object
+    items: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class OrderParcels:
+    order: Order
+    parcels: list[ParcelView]
+    remaining: list[dict]  # what is still to come: not in any parcel on its way
+
+    @property
+    def parcel_count(self) -> int:
+        return len([p for p in self.parcels if p.status != S.CANCELED])
+
+
+def order_parcels(order: Order) -> OrderParcels:
+    """The customer's view: each parcel with its tracking and contents, and what is still to come."""
+    parcels = []
+    on_the_way = defaultdict(int)  # order line → units in parcels handed over or being prepared
+    for shipment in shipments_of_order(order):
+        if shipment.status == S.CANCELED:
+            continue
+        items = []
+        for line in shipment.lines.all():
+            if line.order_line.order_id != order.pk:
+                continue
+            items.append({"sku": line.order_line.sku, "name": line.order_line.name, "quantity": line.quantity})
+            if shipment.status not in (S.PICKUP_EXPIRED,):
+                on_the_way[line.order_line_id] += line.quantity
+        parcels.append(
+            ParcelView(
+                number=shipment.number,
+                status=shipment.status,
+                label=str(CUSTOMER_PARCEL_LABELS[shipment.status]),
+                kind=shipment.kind,
+                carrier=shipment.carrier,
+                tracking_number=shipment.tracking_number if shipment.status in HANDED_OVER_STATUSES else "",
+                tracking_url=shipment.tracking_url if shipment.status in HANDED_OVER_STATUSES else "",
+                location=shipment.location.name if shipment.kind == ShipmentKind.PICKUP else "",
+                shipped_at=shipment.shipped_at,
+                delivered_at=shipment.delivered_at,
+                pickup_expires_at=shipment.pickup_expires_at,
+                items=items,
+                events=[
+                    {"at": u.occurred_at, "status": u.status, "description": u.description, "location": u.location}
+                    for u in tracking_of(shipment)
+                ],
+            )
+        )
+    remaining = []
+    for line in order.lines.order_by("line_number"):
+        # Shipped outside any parcel counts as on its way too.
+        accounted = max(on_the_way[line.pk], 0)
+        outstanding = line.quantity - line.quantity_canceled - max(accounted, line.quantity_shipped)
+        if outstanding > 0:
+            remaining.append(
+                {"sku": line.sku, "name": line.name, "quantity": outstanding, "promised_at": line.promised_at or order.promised_at}
+            )
+    return OrderParcels(order=order, parcels=parcels, remaining=remaining)

@@ -1,0 +1,3 @@
+"""The customer-facing parcel tracking page (mounted under /track/)."""
+
+urlpatterns = []
