@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from fulfillment.choices import HANDED_OVER_STATUSES, ShipmentKind, ShipmentStatus
-from fulfillment.models import Shipment, ShipmentLine, ShortPick, TrackingUpdate
+from fulfillment.models import Shipment, ShortPick, TrackingUpdate
 from orders.models import Order
 
 S = ShipmentStatus
@@ -50,11 +50,7 @@ def shipment_list(*, location=None, status=None, carrier=None, late: bool | None
 
 def shipments_of_order(order: Order) -> list[Shipment]:
     """The order's parcels (consolidated ones included), oldest first, with their lines."""
-    return list(
-        shipment_list(order=order)
-        .prefetch_related("lines__order_line")
-        .order_by("created_at", "pk")
-    )
+    return list(shipment_list(order=order).prefetch_related("lines__order_line").order_by("created_at", "pk"))
 
 
 def open_short_picks() -> QuerySet:
@@ -134,6 +130,11 @@ def order_parcels(order: Order) -> OrderParcels:
         outstanding = line.quantity - line.quantity_canceled - max(accounted, line.quantity_shipped)
         if outstanding > 0:
             remaining.append(
-                {"sku": line.sku, "name": line.name, "quantity": outstanding, "promised_at": line.promised_at or order.promised_at}
+                {
+                    "sku": line.sku,
+                    "name": line.name,
+                    "quantity": outstanding,
+                    "promised_at": line.promised_at or order.promised_at,
+                }
             )
     return OrderParcels(order=order, parcels=parcels, remaining=remaining)

@@ -23,7 +23,6 @@ from fulfillment.carriers.base import Parcel, TrackingEvent
 from fulfillment.carriers.choices import TrackingStatus
 from fulfillment.carriers.registry import get_carrier
 from fulfillment.choices import (
-    HANDED_OVER_STATUSES,
     OPEN_STATUSES,
     ConsentChannel,
     ShipmentKind,
@@ -119,15 +118,13 @@ def _resolve(shipment: Shipment | int | str) -> int:
 def _lock_shipment(shipment: Shipment | int | str) -> Shipment:
     """Lock the shipment's orders (by id), then the shipment itself."""
     pk = _resolve(shipment)
-    order_ids = set(
-        ShipmentLine.objects.filter(shipment_id=pk).values_list("order_line__order_id", flat=True)
-    ) | set(Shipment.objects.filter(pk=pk).values_list("order_id", flat=True))
+    order_ids = set(ShipmentLine.objects.filter(shipment_id=pk).values_list("order_line__order_id", flat=True)) | set(
+        Shipment.objects.filter(pk=pk).values_list("order_id", flat=True)
+    )
     if not order_ids:
         raise NotFoundError("Shipment not found.", code="shipment_not_found")
     list(Order.objects.select_for_update(of=("self",)).filter(pk__in=order_ids).order_by("pk").values_list("pk"))
-    locked = (
-        Shipment.objects.select_for_update(of=("self",)).select_related("order", "location").get(pk=pk)
-    )
+    locked = Shipment.objects.select_for_update(of=("self",)).select_related("order", "location").get(pk=pk)
     set_order(locked.order.number)
     return locked
 
@@ -174,7 +171,9 @@ def parcel_summary(shipment: Shipment, lines: list[ShipmentLine] | None = None) 
         "carrier": shipment.carrier,
         "tracking_number": shipment.tracking_number,
         "tracking_url": shipment.tracking_url,
-        "items": [{"sku": line.order_line.sku, "name": line.order_line.name, "quantity": line.quantity} for line in lines],
+        "items": [
+            {"sku": line.order_line.sku, "name": line.order_line.name, "quantity": line.quantity} for line in lines
+        ],
     }
 
 
@@ -342,7 +341,9 @@ def shipments_plan(*, order: Order, actor) -> list[Shipment]:
             "shipment": shipment.number,
             "location": shipment.location.code,
             "kind": shipment.kind,
-            "lines": [{"line": lines[pk].line_number, "sku": lines[pk].sku, "quantity": q} for pk, q in quantities.items()],
+            "lines": [
+                {"line": lines[pk].line_number, "sku": lines[pk].sku, "quantity": q} for pk, q in quantities.items()
+            ],
         }
         events.append((OrderEventType.SHIPMENT_PLANNED, "", summary))
         if consolidated_with is not None:
@@ -591,7 +592,8 @@ def shipment_packing_slip_pdf(shipment: Shipment) -> bytes:
     return packing_slip_pdf(
         PackingSlipData(
             shipment_reference=shipment.number,
-            order_number=", ".join(dict.fromkeys(line.order_line.order.number for line in lines)) or shipment.order.number,
+            order_number=", ".join(dict.fromkeys(line.order_line.order.number for line in lines))
+            or shipment.order.number,
             ship_to=shipment.ship_to,
             lines=[
                 PackingSlipLine(
@@ -808,12 +810,21 @@ def short_pick_substitute(
         raise ValidationError("Substitute every missing unit.", fields={"quantity": [f"Must be {short.quantity}."]})
     consent = {"consent": {"channel": channel, "note": note}, "shipment": shipment.number, "short_pick": short.pk}
     new_line = orders.order_substitute_line(
-        order=short.order, actor=actor, line=short.order_line, product=product, quantity=quantity,
-        reason=f"Substitute for a short pick on {shipment.number}", payload=consent,
+        order=short.order,
+        actor=actor,
+        line=short.order_line,
+        product=product,
+        quantity=quantity,
+        reason=f"Substitute for a short pick on {shipment.number}",
+        payload=consent,
     )
     if not short.order.is_test and not inventory.reserve_at_location(
-        order=short.order, line_id=new_line.pk, product_id=product.pk, location_id=shipment.location_id,
-        quantity=quantity, actor=actor,
+        order=short.order,
+        line_id=new_line.pk,
+        product_id=product.pk,
+        location_id=shipment.location_id,
+        quantity=quantity,
+        actor=actor,
     ):
         raise ConflictError(
             f"{product.sku} has not {quantity} unit(s) free at {shipment.location.name}.",
@@ -824,8 +835,14 @@ def short_pick_substitute(
     stamp(line, actor=actor, reason="Substitute")
     line.save()
     _close_short(
-        short, actor=actor, resolution=ShortPickResolution.SUBSTITUTE, substitute_product=product,
-        substitute_line=new_line, consent_channel=channel, consent_note=note, consent_at=timezone.now(),
+        short,
+        actor=actor,
+        resolution=ShortPickResolution.SUBSTITUTE,
+        substitute_product=product,
+        substitute_line=new_line,
+        consent_channel=channel,
+        consent_note=note,
+        consent_at=timezone.now(),
     )
     _after_resolution(shipment, actor=actor, reason="Substitute to pick")
     return short
@@ -840,14 +857,21 @@ def short_pick_delay(
     _require_perm(actor, "fulfillment.resolve_short_pick", "resolve short picks")
     short, shipment = _lock_short_pick(short_pick)
     order = orders.order_delay_lines(
-        order=short.order, actor=actor, line_ids=[short.order_line_id], promised_at=promised_at,
+        order=short.order,
+        actor=actor,
+        line_ids=[short.order_line_id],
+        promised_at=promised_at,
         reason=f"Short pick on {shipment.number}",
         payload={"shipment": shipment.number, "short_pick": short.pk, "missing": short.quantity},
     )
     _close_short(
-        short, actor=actor, resolution=ShortPickResolution.DELAY, promised_at=promised_at,
+        short,
+        actor=actor,
+        resolution=ShortPickResolution.DELAY,
+        promised_at=promised_at,
         consent_channel=consent_channel if consent_channel in ConsentChannel.values else "",
-        consent_note=consent_note or "", consent_at=timezone.now() if consent_note else None,
+        consent_note=consent_note or "",
+        consent_at=timezone.now() if consent_note else None,
     )
     _notify(
         order,
@@ -878,8 +902,12 @@ def short_pick_cancel_line(*, short_pick, actor, consent_channel: str, consent_n
         payload={"consent": {"channel": channel, "note": note}, "shipment": shipment.number, "short_pick": short.pk},
     )
     _close_short(
-        short, actor=actor, resolution=ShortPickResolution.CANCEL_LINE,
-        consent_channel=channel, consent_note=note, consent_at=timezone.now(),
+        short,
+        actor=actor,
+        resolution=ShortPickResolution.CANCEL_LINE,
+        consent_channel=channel,
+        consent_note=note,
+        consent_at=timezone.now(),
     )
     _after_resolution(shipment, actor=actor, reason="Missing units canceled")
     return short
@@ -984,7 +1012,11 @@ def shipment_create_label(*, shipment, actor, carrier: str = "", service: str = 
 
 def _record_handover(shipment: Shipment, lines: list[ShipmentLine], *, actor, delivered: bool = False) -> None:
     for order, quantities in _quantities_by_order(lines).items():
-        payload = {"shipment": shipment.number, "carrier": shipment.carrier, "tracking_number": shipment.tracking_number}
+        payload = {
+            "shipment": shipment.number,
+            "carrier": shipment.carrier,
+            "tracking_number": shipment.tracking_number,
+        }
         orders.order_record_shipment(
             order=order,
             actor=actor,
@@ -1010,6 +1042,8 @@ def shipment_dispatch(
     made here (once)."""
     shipment = _lock_shipment(shipment)
     _require_perm(actor, "fulfillment.dispatch_shipment", "dispatch shipments")
+    if shipment.kind != ShipmentKind.DELIVERY:
+        raise ShipmentTransitionRefused(CONDITION_MESSAGES["_is_delivery"], code="transition_condition_failed")
     if tracking_number:
         if not carrier and not shipment.carrier:
             raise ValidationError("Which carrier?", fields={"carrier": ["Required with a tracking number."]})
@@ -1180,7 +1214,11 @@ def _apply_tracking(shipment_id: int, update: TrackingUpdate, *, actor) -> None:
             actor=actor,
             type=kind,
             reason=update.description,
-            payload={"shipment": shipment.number, "status": shipment.status, "carrier_status": update.carrier_status_code},
+            payload={
+                "shipment": shipment.number,
+                "status": shipment.status,
+                "carrier_status": update.carrier_status_code,
+            },
         )
     _publish(shipment, shipment.status)
 
@@ -1236,7 +1274,11 @@ def shipment_ready_for_pickup(*, shipment, actor, reason: str = "") -> Shipment:
             order,
             kind="ready_for_pickup",
             group="pickup",
-            data={"store": shipment.location.name, "expires_at": expires.isoformat(), "parcels": [parcel_summary(shipment, lines)]},
+            data={
+                "store": shipment.location.name,
+                "expires_at": expires.isoformat(),
+                "parcels": [parcel_summary(shipment, lines)],
+            },
         )
     _publish(shipment, "ready_for_pickup", {"expires_at": expires.isoformat()})
     return shipment
@@ -1260,7 +1302,9 @@ def pickup_expire(*, shipment, actor, reason: str = "") -> Shipment:
     _run(shipment, "expire_pickup", actor=actor)
     _save(shipment, actor=actor, reason=reason or "Pickup expired")
     for order, quantities in _quantities_by_order(_lines(shipment)).items():
-        event_record(order=order, actor=actor, type=OrderEventType.PICKUP_EXPIRED, payload={"shipment": shipment.number})
+        event_record(
+            order=order, actor=actor, type=OrderEventType.PICKUP_EXPIRED, payload={"shipment": shipment.number}
+        )
         orders.order_cancel_lines(
             order=order,
             actor=actor,
@@ -1279,7 +1323,10 @@ def pickups_remind_and_expire(*, actor, now=None) -> tuple[int, int]:
     reminded = expired = 0
     due = now + datetime.timedelta(days=settings.OMS_PICKUP_REMINDER_DAYS)
     for pk in Shipment.objects.filter(
-        status=S.READY_FOR_PICKUP, pickup_reminded_at__isnull=True, pickup_expires_at__lte=due, pickup_expires_at__gt=now
+        status=S.READY_FOR_PICKUP,
+        pickup_reminded_at__isnull=True,
+        pickup_expires_at__lte=due,
+        pickup_expires_at__gt=now,
     ).values_list("pk", flat=True):
         with transaction.atomic():
             shipment = _lock_shipment(pk)
@@ -1288,7 +1335,9 @@ def pickups_remind_and_expire(*, actor, now=None) -> tuple[int, int]:
             shipment.pickup_reminded_at = now
             _save(shipment, actor=actor, reason="Pickup reminder")
             for order in _quantities_by_order(_lines(shipment)):
-                event_record(order=order, actor=actor, type=OrderEventType.PICKUP_REMINDED, payload={"shipment": shipment.number})
+                event_record(
+                    order=order, actor=actor, type=OrderEventType.PICKUP_REMINDED, payload={"shipment": shipment.number}
+                )
                 _notify(
                     order,
                     kind="pickup_reminder",
@@ -1296,7 +1345,9 @@ def pickups_remind_and_expire(*, actor, now=None) -> tuple[int, int]:
                     data={"store": shipment.location.name, "expires_at": shipment.pickup_expires_at.isoformat()},
                 )
             reminded += 1
-    for pk in Shipment.objects.filter(status=S.READY_FOR_PICKUP, pickup_expires_at__lte=now).values_list("pk", flat=True):
+    for pk in Shipment.objects.filter(status=S.READY_FOR_PICKUP, pickup_expires_at__lte=now).values_list(
+        "pk", flat=True
+    ):
         pickup_expire(shipment=pk, actor=actor, reason="Holding period over")
         expired += 1
     return reminded, expired

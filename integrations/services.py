@@ -226,8 +226,15 @@ def outbox_replay(*, message_id, actor) -> OutboxMessage:
 
 
 def notification_queue(
-    *, kind: str, recipient: str, group_key: str, data: dict, locale: str = "en", order_number: str = "",
-    is_test: bool = False, merge: tuple[str, ...] = ()
+    *,
+    kind: str,
+    recipient: str,
+    group_key: str,
+    data: dict,
+    locale: str = "en",
+    order_number: str = "",
+    is_test: bool = False,
+    merge: tuple[str, ...] = (),
 ):
     """Queue a customer message in the caller's transaction, merged into the pending one of its group.
 

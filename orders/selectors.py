@@ -40,7 +40,7 @@ def order_get(*, number: str) -> Order:
     """One order with lines, holds (with their users), events (with actors) and tags."""
     try:
         return (
-            Order.objects.select_related("channel", "customer")
+            Order.objects.select_related("channel", "customer", "pickup_location")
             .prefetch_related(
                 Prefetch("lines", queryset=OrderLine.objects.order_by("line_number")),
                 Prefetch("holds", queryset=OrderHold.objects.select_related("placed_by", "released_by")),

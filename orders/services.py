@@ -1036,7 +1036,9 @@ def order_cancel_lines(
         )
     order = _lock(order)
     if actor is None or not order_can_cancel(order, actor):
-        raise PermissionDeniedError("You do not have permission to cancel items of this order.", code="permission_denied")
+        raise PermissionDeniedError(
+            "You do not have permission to cancel items of this order.", code="permission_denied"
+        )
     if order.status in {OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED, OrderStatus.CANCELED}:
         raise TransitionRefused(
             f"Cannot cancel items of order {order.number}: it is {order.get_status_display().lower()}.",
@@ -1049,7 +1051,11 @@ def order_cancel_lines(
         by_id[line_id].quantity_canceled += qty
     label = reason or str(CancelReason(reason_code).label)
     bulk_update_with_history(
-        [by_id[pk] for pk in canceled], OrderLine, ["quantity_canceled"], default_user=actor, default_change_reason=label
+        [by_id[pk] for pk in canceled],
+        OrderLine,
+        ["quantity_canceled"],
+        default_user=actor,
+        default_change_reason=label,
     )
     released = 0
     if not order.is_test:
@@ -1065,7 +1071,9 @@ def order_cancel_lines(
             reason,
             {
                 "reason_code": reason_code,
-                "lines": [{"line": by_id[pk].line_number, "sku": by_id[pk].sku, "quantity": q} for pk, q in canceled.items()],
+                "lines": [
+                    {"line": by_id[pk].line_number, "sku": by_id[pk].sku, "quantity": q} for pk, q in canceled.items()
+                ],
                 "refund_due": str(refund_due),
                 "stock_released": released,
                 **(payload or {}),
@@ -1120,7 +1128,9 @@ def order_substitute_line(
         raise ValidationError("Unknown line.", code="unknown_line", fields={"line": ["Not a line of this order."]})
     if product.pk == original.product_id:
         raise ValidationError("Same product.", fields={"product": ["Choose another product than the missing one."]})
-    _clean_quantities(lines, {original.pk: quantity}, available=lambda l: l.quantity_open, field="quantity")
+    _clean_quantities(
+        lines, {original.pk: quantity}, available=lambda candidate: candidate.quantity_open, field="quantity"
+    )
     discount = quantize(original.discount_amount * quantity / original.quantity, order.currency)
     amounts = line_amounts(
         quantity=quantity,

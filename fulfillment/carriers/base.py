@@ -93,7 +93,9 @@ class CarrierAdapter(abc.ABC):
     def parse_webhook(self, payload: dict) -> list[TrackingEvent]:
         """Turn the carrier's tracking payload into events; a malformed payload is a `ValidationError`."""
 
-    def fetch_tracking(self, tracking_number: str, *, shipped_at: datetime.datetime | None = None) -> list[TrackingEvent]:
+    def fetch_tracking(
+        self, tracking_number: str, *, shipped_at: datetime.datetime | None = None
+    ) -> list[TrackingEvent]:
         """Poll the carrier for a parcel's events (for carriers without webhooks). Default: none."""
         return []
 

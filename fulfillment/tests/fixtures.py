@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 from inventory.models import Location, Product, StockItem
 from inventory.services import stock_receive
-from oms.core.actors import get_system_user
 from oms.cockpit.roles import SUPPORT_L2, WAREHOUSE
+from oms.core.actors import get_system_user
 from orders import services as orders
 from orders.tests.factories import ChannelFactory, make_user, order_payload
 

@@ -153,7 +153,7 @@ def test_delay_keeps_the_units_open_with_a_new_promise_and_tells_the_customer(db
 
     order_reallocate(order=order, actor=get_system_user())
     third = Shipment.objects.get(order=order, location=world.lyon, status=ShipmentStatus.PENDING)
-    assert [(l.order_line.sku, l.quantity) for l in third.lines.all()] == [("MUG-1", 1)]
+    assert [(line.order_line.sku, line.quantity) for line in third.lines.all()] == [("MUG-1", 1)]
 
 
 def test_cancel_the_line_releases_stock_and_records_the_refund_due(two_locations):
@@ -184,9 +184,7 @@ def test_canceling_the_only_line_of_a_parcel_cancels_it_and_the_order_when_nothi
         lines=[{"sku": "MUG-1", "name": "Mug", "quantity": 1, "unit_price": "12.00", "tax_rate": "0.20"}]
     )
     shipment = Shipment.objects.get(order=order)
-    services.shipment_confirm_picks(
-        shipment=shipment, actor=world.warehouse, picked={shipment.lines.get().pk: 0}
-    )
+    services.shipment_confirm_picks(shipment=shipment, actor=world.warehouse, picked={shipment.lines.get().pk: 0})
     short = ShortPick.objects.get(shipment=shipment)
     services.short_pick_cancel_line(
         short_pick=short, actor=world.support, consent_channel="email", consent_note="Refund me."

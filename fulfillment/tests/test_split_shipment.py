@@ -45,8 +45,8 @@ def test_three_lines_from_two_locations_ship_as_two_parcels_and_deliver_from_car
     shipments = list(Shipment.objects.filter(order=order).order_by("location__priority"))
     assert [(s.location.code, s.status) for s in shipments] == [("paris-wh", "pending"), ("lyon-wh", "pending")]
     paris, lyon = shipments
-    assert sorted((l.order_line.sku, l.quantity) for l in paris.lines.all()) == [("BOOK-1", 1), ("MUG-1", 2)]
-    assert [(l.order_line.sku, l.quantity) for l in lyon.lines.all()] == [("TEE-1", 1)]
+    assert sorted((line.order_line.sku, line.quantity) for line in paris.lines.all()) == [("BOOK-1", 1), ("MUG-1", 2)]
+    assert [(line.order_line.sku, line.quantity) for line in lyon.lines.all()] == [("TEE-1", 1)]
     # Customs data and declared value come from the catalogue and the prices paid.
     mug_line = paris.lines.get(order_line__sku="MUG-1")
     assert (mug_line.hs_code, mug_line.origin_country, str(mug_line.customs_value)) == ("691200", "PT", "12.0000")
@@ -58,7 +58,10 @@ def test_three_lines_from_two_locations_ship_as_two_parcels_and_deliver_from_car
     order.refresh_from_db()
     assert paris.status == ShipmentStatus.SHIPPED and paris.tracking_number.startswith("SBX")
     assert paris.label.name.endswith(".pdf")
-    assert (order.status, order.fulfillment_status) == (OrderStatus.PARTIALLY_SHIPPED, FulfillmentStatus.PARTIALLY_SHIPPED)
+    assert (order.status, order.fulfillment_status) == (
+        OrderStatus.PARTIALLY_SHIPPED,
+        FulfillmentStatus.PARTIALLY_SHIPPED,
+    )
     mug_stock = StockItem.objects.get(product=world.mug, location=world.paris)
     assert (mug_stock.on_hand, mug_stock.reserved) == (18, 0)
 

@@ -52,6 +52,9 @@ class ShippingInputSerializer(StrictInputSerializer):
         **MONEY, required=False, help_text="As the channel states it (with or without tax)."
     )
     tax_rate = serializers.DecimalField(**RATE, required=False, help_text="0.20 for 20 %.")
+    pickup_location = serializers.CharField(
+        required=False, allow_blank=True, max_length=40, help_text="Code of the store where the customer collects."
+    )
 
 
 class LineInputSerializer(StrictInputSerializer):
@@ -319,6 +322,7 @@ class OrderDetailSerializer(_OrderBaseSerializer):
     billing_address = AddressField(read_only=True)
     shipping_address = AddressField(read_only=True)
     shipping_method = serializers.CharField()
+    pickup_location = serializers.SlugRelatedField(slug_field="code", read_only=True)
     cancel_reason = serializers.CharField()
     promised_at = serializers.DateTimeField(allow_null=True)
     paid_at = serializers.DateTimeField(allow_null=True)
