@@ -170,7 +170,11 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
         self.packed_at = timezone.now()
 
     @transition(
-        field=status, source=S.PACKED, target=S.SHIPPED, conditions=[_is_delivery], permission="fulfillment.dispatch_shipment"
+        field=status,
+        source=S.PACKED,
+        target=S.SHIPPED,
+        conditions=[_is_delivery],
+        permission="fulfillment.dispatch_shipment",
     )
     def dispatch(self):
         self.shipped_at = timezone.now()

@@ -36,6 +36,7 @@ from integrations.services import notification_queue, outbox_publish
 from inventory import services as inventory
 from inventory.models import Product, Reservation, ReservationState, StockItem
 from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from oms.core.fsm import TransitionRefused, run_transition
 from oms.core.history import stamp
 from oms.core.logging import set_order
 from oms.core.money import ZERO, quantize
@@ -60,8 +61,8 @@ EXPRESS_WORDS = ("express", "next day", "next-day", "priority", "24h")
 # --- building blocks ---------------------------------------------------------------------------
 
 
-class ShipmentTransitionRefused(ConflictError):
-    default_code = "transition_not_allowed"
+class ShipmentTransitionRefused(TransitionRefused):
+    pass
 
 
 def _require_perm(actor, perm: str, action: str) -> None:
@@ -73,30 +74,16 @@ def _require_perm(actor, perm: str, action: str) -> None:
 
 def _run(shipment: Shipment, name: str, *, actor, check_permission: bool = True, **kwargs) -> None:
     """Permission, then source state, then conditions, then the transition (as orders do)."""
-    method = getattr(shipment, name)
-    meta = method._django_fsm
-    if check_permission:
-        any_transition = next(iter(meta.transitions.values()))
-        if actor is None or not any_transition.has_perm(shipment, actor):
-            raise PermissionDeniedError(
-                f"You do not have permission to {name.replace('_', ' ')} shipments.",
-                code="permission_denied",
-                extra={"transition": name},
-            )
-    if not meta.has_transition(shipment.status):
-        raise ShipmentTransitionRefused(
-            f"Cannot {name.replace('_', ' ')} shipment {shipment.number}: it is "
-            f"{shipment.get_status_display().lower()}.",
-            extra={"transition": name, "status": shipment.status},
-        )
-    failed = [c.__name__ for c in meta.get_transition(shipment.status).conditions if not c(shipment)]
-    if failed:
-        raise ShipmentTransitionRefused(
-            " ".join(CONDITION_MESSAGES.get(c, c) for c in failed),
-            code="transition_condition_failed",
-            extra={"transition": name, "status": shipment.status, "conditions": failed},
-        )
-    method(**kwargs)
+    run_transition(
+        shipment,
+        name,
+        actor=actor,
+        noun="shipment",
+        messages=CONDITION_MESSAGES,
+        check_permission=check_permission,
+        refused=ShipmentTransitionRefused,
+        **kwargs,
+    )
 
 
 def _save(shipment: Shipment, *, actor, reason: str) -> None:

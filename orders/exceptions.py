@@ -1,8 +1,7 @@
-from oms.core.errors import ConflictError, PermissionDeniedError
+from oms.core.errors import PermissionDeniedError
+from oms.core.fsm import TransitionRefused
 
-
-class TransitionRefused(ConflictError):
-    default_code = "transition_not_allowed"
+__all__ = ["OrderPermissionDenied", "TransitionRefused"]
 
 
 class OrderPermissionDenied(PermissionDeniedError):

@@ -20,6 +20,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from inventory import services as inventory
 from inventory.models import Location, Product, ReservationMode
 from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from oms.core.fsm import run_transition
 from oms.core.history import stamp
 from oms.core.logging import set_order
 from oms.core.money import ZERO, quantize, to_decimal, validate_currency
@@ -84,39 +85,18 @@ def _require_perm(actor, perm: str, action: str) -> None:
         )
 
 
-def _transition_label(name: str) -> str:
-    return name.replace("_", " ")
-
-
 def _run_transition(order: Order, name: str, *, actor, check_permission: bool = True, **kwargs) -> str:
     """Permission, then source state, then conditions; then the transition itself. Returns the new status."""
-    method = getattr(order, name)
-    meta = method._django_fsm
-    if check_permission:
-        # The permission does not depend on the source state: check it first, so that a caller
-        # without the right learns nothing about the order's state.
-        any_transition = next(iter(meta.transitions.values()))
-        if actor is None or not any_transition.has_perm(order, actor):
-            raise PermissionDeniedError(
-                f"You do not have permission to {_transition_label(name)} this order.",
-                code="permission_denied",
-                extra={"transition": name},
-            )
-    state = order.status
-    if not meta.has_transition(state):
-        raise TransitionRefused(
-            f"Cannot {_transition_label(name)} order {order.number}: it is {order.get_status_display().lower()}.",
-            extra={"transition": name, "status": state},
-        )
-    failed = [condition.__name__ for condition in meta.get_transition(state).conditions if not condition(order)]
-    if failed:
-        raise TransitionRefused(
-            " ".join(CONDITION_MESSAGES.get(c, c) for c in failed),
-            code="transition_condition_failed",
-            extra={"transition": name, "status": state, "conditions": failed},
-        )
-    method(**kwargs)
-    return order.status
+    return run_transition(
+        order,
+        name,
+        actor=actor,
+        noun="order",
+        messages=CONDITION_MESSAGES,
+        check_permission=check_permission,
+        refused=TransitionRefused,
+        **kwargs,
+    )
 
 
 def _save(order: Order, *, actor, reason: str, fields: list[str]) -> None:
