@@ -5,7 +5,8 @@ from collections.abc import Mapping
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
@@ -178,3 +179,26 @@ class IdCursorPagination(CursorPagination):
             if not (cursor.position.isascii() and cursor.position.isdigit() and int(cursor.position) < 2**63):
                 raise invalid
         return cursor
+
+
+def by_method(**views_by_method):
+    """One URL, one view per HTTP method (GET lists, POST creates: one view per use case).
+
+    HEAD and OPTIONS go to the GET view; any other method gets the API's 405 error shape.
+    """
+    allowed = ", ".join([*views_by_method, "HEAD", "OPTIONS"])
+
+    @csrf_exempt  # each DRF view enforces CSRF itself for session-authenticated requests
+    def route(request, *args, **kwargs):
+        method = "GET" if request.method in {"HEAD", "OPTIONS"} else request.method
+        view = views_by_method.get(method)
+        if view is None:
+            response = JsonResponse(
+                {"code": "method_not_allowed", "message": f'Method "{request.method}" not allowed.', "extra": {}},
+                status=405,
+            )
+            response["Allow"] = allowed
+            return response
+        return view(request, *args, **kwargs)
+
+    return route

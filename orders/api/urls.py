@@ -1,40 +1,16 @@
 """Routes of the order API (mounted under /api/v1/)."""
 
-from django.http import JsonResponse
 from django.urls import path
-from django.views.decorators.csrf import csrf_exempt
 
+from fulfillment.api.views import OrderShipmentsApi
+from oms.core.api import by_method
 from orders.api import views
-
-
-def _by_method(**views_by_method):
-    """One URL, one view per HTTP method (GET lists, POST creates: one view per use case).
-
-    HEAD and OPTIONS go to the GET view; any other method gets the API's 405 error shape.
-    """
-    allowed = ", ".join([*views_by_method, "HEAD", "OPTIONS"])
-
-    @csrf_exempt  # each DRF view enforces CSRF itself for session-authenticated requests
-    def route(request, *args, **kwargs):
-        method = "GET" if request.method in {"HEAD", "OPTIONS"} else request.method
-        view = views_by_method.get(method)
-        if view is None:
-            response = JsonResponse(
-                {"code": "method_not_allowed", "message": f'Method "{request.method}" not allowed.', "extra": {}},
-                status=405,
-            )
-            response["Allow"] = allowed
-            return response
-        return view(request, *args, **kwargs)
-
-    return route
-
 
 order_list = views.OrderListApi.as_view()
 order_create = views.OrderCreateApi.as_view()
 
 urlpatterns = [
-    path("orders/", _by_method(GET=order_list, POST=order_create), name="order-list"),
+    path("orders/", by_method(GET=order_list, POST=order_create), name="order-list"),
     path("orders/<str:number>/", views.OrderDetailApi.as_view(), name="order-detail"),
     path("orders/<str:number>/submit/", views.OrderSubmitApi.as_view(), name="order-submit"),
     path("orders/<str:number>/approve/", views.OrderApproveApi.as_view(), name="order-approve"),
@@ -47,6 +23,7 @@ urlpatterns = [
         views.OrderStartPreparationApi.as_view(),
         name="order-start-preparation",
     ),
+    path("orders/<str:number>/shipments/", OrderShipmentsApi.as_view(), name="order-shipments"),
     path("orders/<str:number>/record-shipment/", views.OrderRecordShipmentApi.as_view(), name="order-record-shipment"),
     path("orders/<str:number>/mark-delivered/", views.OrderMarkDeliveredApi.as_view(), name="order-mark-delivered"),
     path("orders/<str:number>/complete/", views.OrderCompleteApi.as_view(), name="order-complete"),
