@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from fulfillment.choices import HANDED_OVER_STATUSES, ShipmentKind, ShipmentStatus
 from fulfillment.models import Shipment, ShortPick, TrackingUpdate
@@ -15,20 +15,20 @@ S = ShipmentStatus
 
 # What a customer reads for each parcel status: never our internal codes.
 CUSTOMER_PARCEL_LABELS = {
-    S.PENDING: _("Being prepared"),
-    S.PICKING: _("Being prepared"),
-    S.SHORT_PICKED: _("Being prepared"),
-    S.PACKED: _("Packed, leaving soon"),
-    S.SHIPPED: _("Shipped"),
-    S.IN_TRANSIT: _("On its way"),
-    S.DELIVERED: _("Delivered"),
-    S.LOST: _("Delayed in transit: we are looking into it"),
-    S.DAMAGED: _("Damaged in transit: we will contact you"),
-    S.RETURNED_TO_SENDER: _("Returned to us"),
-    S.CANCELED: _("Canceled"),
-    S.READY_FOR_PICKUP: _("Ready for pickup"),
-    S.PICKED_UP: _("Collected"),
-    S.PICKUP_EXPIRED: _("Not collected in time"),
+    S.PENDING: pgettext_lazy("parcel", "Being prepared"),
+    S.PICKING: pgettext_lazy("parcel", "Being prepared"),
+    S.SHORT_PICKED: pgettext_lazy("parcel", "Being prepared"),
+    S.PACKED: pgettext_lazy("parcel", "Packed, leaving soon"),
+    S.SHIPPED: pgettext_lazy("parcel", "Shipped"),
+    S.IN_TRANSIT: pgettext_lazy("parcel", "On its way"),
+    S.DELIVERED: pgettext_lazy("parcel", "Delivered"),
+    S.LOST: pgettext_lazy("parcel", "Delayed in transit: we are looking into it"),
+    S.DAMAGED: pgettext_lazy("parcel", "Damaged in transit: we will contact you"),
+    S.RETURNED_TO_SENDER: pgettext_lazy("parcel", "Returned to us"),
+    S.CANCELED: pgettext_lazy("parcel", "Canceled"),
+    S.READY_FOR_PICKUP: pgettext_lazy("parcel", "Ready for pickup"),
+    S.PICKED_UP: pgettext_lazy("parcel", "Collected"),
+    S.PICKUP_EXPIRED: pgettext_lazy("parcel", "Not collected in time"),
 }
 
 
@@ -50,7 +50,11 @@ def shipment_list(*, location=None, status=None, carrier=None, late: bool | None
 
 def shipments_of_order(order: Order) -> list[Shipment]:
     """The order's parcels (consolidated ones included), oldest first, with their lines."""
-    return list(shipment_list(order=order).prefetch_related("lines__order_line").order_by("created_at", "pk"))
+    return list(
+        shipment_list(order=order)
+        .prefetch_related("lines__order_line", "tracking_updates")
+        .order_by("created_at", "pk")
+    )
 
 
 def open_short_picks() -> QuerySet:
@@ -58,7 +62,8 @@ def open_short_picks() -> QuerySet:
 
 
 def tracking_of(shipment: Shipment) -> list[TrackingUpdate]:
-    return list(shipment.tracking_updates.order_by("occurred_at", "pk"))
+    """Oldest first; uses the prefetched rows when there are."""
+    return sorted(shipment.tracking_updates.all(), key=lambda update: (update.occurred_at, update.pk))
 
 
 @dataclass

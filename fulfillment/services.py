@@ -868,6 +868,7 @@ def short_pick_delay(
             "promised_at": promised_at.isoformat(),
             "items": [{"sku": short.order_line.sku, "name": short.order_line.name, "quantity": short.quantity}],
         },
+        merge=("items",),
     )
     _after_resolution(shipment, actor=actor, reason="Delayed units left the parcel")
     orders.order_reallocate(order=order, actor=actor, reason="Short pick delayed")

@@ -11,8 +11,16 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from integrations.models import OutboxMessage, WebhookEndpoint
-from integrations.services import REPLAY_PERMISSION, outbox_replay
+from integrations.models import Notification, OutboxMessage, WebhookEndpoint
+from integrations.services import (
+    NOTIFICATION_KINDS,
+    REPLAY_PERMISSION,
+    SEND_NOW_PERMISSION,
+    NotificationOutcome,
+    notifications_send_now,
+    outbox_replay,
+)
+from oms.core.admin import EstimatedCountPaginator
 from oms.core.errors import ApplicationError
 
 
@@ -173,3 +181,139 @@ class OutboxMessageAdmin(admin.ModelAdmin):
                 % {"count": count, "error": error},
                 level=messages.ERROR,
             )
+
+
+class NotificationKindFilter(admin.SimpleListFilter):
+    """The kinds the code sends (a fixed list: no `SELECT DISTINCT` over every message ever queued)."""
+
+    title = _("kind")
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return [(kind, kind.replace("_", " ").capitalize()) for kind in sorted(NOTIFICATION_KINDS)]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(kind=self.value())
+        return queryset
+
+
+SEND_NOW_MESSAGES = {
+    NotificationOutcome.SENT: (
+        lambda n: ngettext("%(count)d notification sent.", "%(count)d notifications sent.", n),
+        messages.SUCCESS,
+    ),
+    NotificationOutcome.SKIPPED: (
+        lambda n: ngettext(
+            "%(count)d notification of a test order skipped (never sent).",
+            "%(count)d notifications of test orders skipped (never sent).",
+            n,
+        ),
+        messages.INFO,
+    ),
+    NotificationOutcome.RETRY_SCHEDULED: (
+        lambda n: ngettext(
+            "%(count)d notification not sent, a retry is scheduled (see its last error).",
+            "%(count)d notifications not sent, retries are scheduled (see their last errors).",
+            n,
+        ),
+        messages.WARNING,
+    ),
+    NotificationOutcome.FAILED: (
+        lambda n: ngettext(
+            "%(count)d notification failed again (see its last error).",
+            "%(count)d notifications failed again (see their last errors).",
+            n,
+        ),
+        messages.ERROR,
+    ),
+    NotificationOutcome.UNTOUCHED: (
+        lambda n: ngettext(
+            "%(count)d notification left alone: already sent or skipped, or being sent right now.",
+            "%(count)d notifications left alone: already sent or skipped, or being sent right now.",
+            n,
+        ),
+        messages.WARNING,
+    ),
+}
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = (
+        "order_number",
+        "kind",
+        "recipient",
+        "locale",
+        "status",
+        "attempts",
+        "send_after",
+        "sent_at",
+        "short_last_error",
+        "is_test",
+    )
+    list_filter = (NotificationKindFilter, "status", "is_test")
+    search_fields = ("order_number",)  # shows the search box; get_search_results does the matching
+    search_help_text = _("Exact order number or recipient e-mail address.")
+    ordering = ("-created_at", "-id")
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = EstimatedCountPaginator
+    actions = ("send_now",)
+    readonly_fields = (
+        "kind",
+        "channel",
+        "recipient",
+        "locale",
+        "order_number",
+        "group_key",
+        "data",
+        "is_test",
+        "status",
+        "send_after",
+        "attempts",
+        "subject",
+        "body",
+        "last_error",
+        "created_at",
+        "sent_at",
+    )
+
+    @admin.display(description=_("last error"))
+    def short_last_error(self, obj: Notification) -> str:
+        return Truncator(obj.last_error).chars(80)
+
+    def get_search_results(self, request, queryset, search_term):
+        # Exact matches only, on what support has at hand: the order number (indexed) or the address.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if "@" in term:
+            return queryset.filter(recipient__iexact=term), False
+        return queryset.filter(order_number=term.upper()), False
+
+    # Rows are written by the notification services only.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_send_permission(self, request) -> bool:
+        return request.user.has_perm(SEND_NOW_PERMISSION)
+
+    @admin.action(description=_("Send selected notifications now"), permissions=["send"])
+    def send_now(self, request, queryset):
+        try:
+            outcomes = notifications_send_now(
+                notification_ids=list(queryset.values_list("pk", flat=True)), actor=request.user
+            )
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+            return
+        for outcome, (text, level) in SEND_NOW_MESSAGES.items():
+            if count := outcomes.get(outcome, 0):
+                self.message_user(request, text(count) % {"count": count}, level=level)

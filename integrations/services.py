@@ -18,12 +18,15 @@ import random
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
 from django.db import connection, transaction
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.dateparse import parse_datetime
 
 from integrations import tasks
 from integrations.adapters.webhooks import webhook_deliver
-from integrations.models import OutboxMessage, WebhookEndpoint
+from integrations.models import Notification, OutboxMessage, WebhookEndpoint
 from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from oms.core.logging import bind_order
 
@@ -241,7 +244,6 @@ def notification_queue(
     `merge` names list-valued keys of `data` that accumulate (the parcels of one dispatch); the other
     keys take the latest value. Sent by `notifications_send_due` once `send_after` has passed.
     """
-    from integrations.models import Notification
 
     if not connection.in_atomic_block:
         raise RuntimeError("notification_queue must be called inside the transaction of the change it reports.")
@@ -267,3 +269,188 @@ def notification_queue(
     pending.kind = kind
     pending.save(update_fields=["data", "kind"])
     return pending
+
+
+# --- customer notifications: sending ----------------------------------------------------------
+
+NOTIFICATION_MAX_ATTEMPTS = 5
+NOTIFICATION_RETRY_BASE_SECONDS = 60
+NOTIFICATION_RETRY_MAX_SECONDS = 3600
+SEND_NOW_PERMISSION = "integrations.change_notification"
+# Each kind has templates/notifications/<kind>_subject.txt, <kind>.txt and <kind>.html.
+NOTIFICATION_KINDS = frozenset({"parcels_dispatched", "delivery_delayed", "ready_for_pickup", "pickup_reminder"})
+
+
+class NotificationOutcome(enum.StrEnum):
+    SENT = "sent"
+    RETRY_SCHEDULED = "retry_scheduled"
+    FAILED = "failed"
+    # A test order's message: marked skipped, never sent.
+    SKIPPED = "skipped"
+    # Not found, not pending, not yet due, or being sent right now by another worker: nothing done.
+    UNTOUCHED = "untouched"
+
+
+def notification_backoff(*, attempts: int) -> datetime.timedelta:
+    """Delay before the next attempt after `attempts` failures: 1, 2, 4, 8 minutes…, at most an hour."""
+    seconds = NOTIFICATION_RETRY_BASE_SECONDS * 2 ** min(max(attempts - 1, 0), 16)
+    return datetime.timedelta(seconds=min(seconds, NOTIFICATION_RETRY_MAX_SECONDS))
+
+
+def _as_datetime(value) -> datetime.datetime | None:
+
+    if isinstance(value, datetime.datetime):
+        return value
+    if isinstance(value, str) and value:
+        return parse_datetime(value)
+    return None
+
+
+def notification_render(notification) -> tuple[str, str, str]:
+    """(subject, plain text body, HTML body), in the notification's language.
+
+    Every message links the customer's tracking page (absolute, from settings.OMS_PUBLIC_URL)."""
+    import re
+
+    from fulfillment.links import carrier_name, tracking_url_for_number  # the page lives in fulfillment
+
+    if notification.kind not in NOTIFICATION_KINDS:
+        raise LookupError(f"No templates for notification kind {notification.kind!r}.")
+    data = notification.data or {}
+    order_number = notification.order_number or str(data.get("order") or "")
+    parcels = [
+        {**parcel, "carrier_name": carrier_name(parcel.get("carrier") or ""), "items": parcel.get("items") or []}
+        for parcel in data.get("parcels") or []
+    ]
+    context = {
+        "order_number": order_number,
+        "parcels": parcels,
+        "parcel_count": len(parcels),
+        "items": data.get("items") or [],
+        "store": data.get("store") or "",
+        "expires_at": _as_datetime(data.get("expires_at")),
+        "promised_at": _as_datetime(data.get("promised_at")),
+        "tracking_page_url": tracking_url_for_number(order_number) if order_number else "",
+    }
+    languages = {code for code, _name in settings.LANGUAGES}
+    language = notification.locale if notification.locale in languages else settings.LANGUAGE_CODE
+    with translation.override(language):
+        subject = render_to_string(f"notifications/{notification.kind}_subject.txt", context)
+        text = render_to_string(f"notifications/{notification.kind}.txt", context)
+        html = render_to_string(f"notifications/{notification.kind}.html", context)
+    # Template tags leave blank lines behind: at most one empty line in a row, none at the ends.
+    text = re.sub(r"\n[ \t]*(\n[ \t]*)+\n", "\n\n", text).strip() + "\n"
+    return " ".join(subject.split())[:255], text, html
+
+
+def notification_send(*, notification_id, now=None, force: bool = False) -> NotificationOutcome:
+    """One attempt at one message, under its row lock, in its own transaction.
+
+    `force` (the cockpit's "send now") ignores `send_after` and also takes a failed message again.
+    A message about a test order is marked skipped and never sent.
+    """
+
+    now = now or timezone.now()
+    statuses = [Notification.Status.PENDING, Notification.Status.FAILED] if force else [Notification.Status.PENDING]
+    with transaction.atomic():
+        candidates = Notification.objects.select_for_update(skip_locked=True).filter(
+            pk=notification_id, status__in=statuses
+        )
+        if not force:
+            candidates = candidates.filter(send_after__lte=now)
+        notification = candidates.first()
+        if notification is None:
+            return NotificationOutcome.UNTOUCHED
+        with bind_order(notification.order_number or None):
+            return _notification_attempt(notification, now=now)
+
+
+def _notification_attempt(notification, *, now) -> NotificationOutcome:
+    # Runs with the row locked, inside notification_send's transaction.
+
+    Status = type(notification).Status
+    log_context = {
+        "notification_id": notification.pk,
+        "kind": notification.kind,
+        "locale": notification.locale,
+    }
+    if notification.is_test:
+        notification.status = Status.SKIPPED
+        notification.save(update_fields=["status"])
+        logger.info("notification of a test order skipped", extra=log_context)
+        return NotificationOutcome.SKIPPED
+    notification.attempts += 1
+    try:
+        subject, text, html = notification_render(notification)
+        email = EmailMultiAlternatives(
+            subject=subject, body=text, from_email=settings.OMS_NOTIFICATION_FROM, to=[notification.recipient]
+        )
+        email.attach_alternative(html, "text/html")
+        email.send()
+    except Exception as exc:  # a template or the mail server: a failed attempt either way
+        notification.last_error = f"{type(exc).__name__}: {exc}"[:LAST_ERROR_MAX_LENGTH]
+        if notification.attempts >= NOTIFICATION_MAX_ATTEMPTS:
+            notification.status = Status.FAILED
+            outcome = NotificationOutcome.FAILED
+            logger.error(
+                "notification failed",
+                extra={**log_context, "attempts": notification.attempts, "error": notification.last_error},
+            )
+        else:
+            notification.send_after = now + notification_backoff(attempts=notification.attempts)
+            outcome = NotificationOutcome.RETRY_SCHEDULED
+            logger.warning(
+                "notification not sent, retry scheduled",
+                extra={
+                    **log_context,
+                    "attempts": notification.attempts,
+                    "send_after": notification.send_after.isoformat(),
+                    "error": notification.last_error,
+                },
+            )
+        notification.save(update_fields=["attempts", "last_error", "status", "send_after"])
+        return outcome
+    notification.status = Status.SENT
+    notification.subject = subject
+    notification.body = text
+    notification.sent_at = now
+    notification.save(update_fields=["attempts", "status", "subject", "body", "sent_at"])
+    logger.info("notification sent", extra={**log_context, "attempts": notification.attempts})
+    return NotificationOutcome.SENT
+
+
+def notifications_send_due(*, now=None, limit: int = 200) -> int:
+    """Send the pending messages whose grouping window has passed, oldest first. Returns how many were sent.
+
+    Safe to run concurrently with itself: each message is sent under its own row lock, and one that
+    another worker holds is skipped."""
+
+    now = now or timezone.now()
+    due_ids = list(
+        Notification.objects.filter(status=Notification.Status.PENDING, send_after__lte=now)
+        .order_by("send_after", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    sent = 0
+    for notification_id in due_ids:
+        if notification_send(notification_id=notification_id, now=now) == NotificationOutcome.SENT:
+            sent += 1
+    return sent
+
+
+def notifications_send_now(*, notification_ids, actor) -> dict[NotificationOutcome, int]:
+    """The cockpit's "send now": pending (due or not) and failed messages get one attempt each."""
+    if actor is None or not actor.has_perm(SEND_NOW_PERMISSION):
+        raise PermissionDeniedError(
+            "You are not allowed to send customer notifications.", code="notification_send_forbidden"
+        )
+    outcomes: dict[NotificationOutcome, int] = {}
+    for notification_id in notification_ids:
+        outcome = notification_send(notification_id=notification_id, force=True)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    if outcomes:
+        logger.info(
+            "notifications sent on demand",
+            extra={"actor": actor.get_username(), "actor_id": actor.pk, **{str(k): v for k, v in outcomes.items()}},
+        )
+    return outcomes

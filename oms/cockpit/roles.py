@@ -48,6 +48,7 @@ ROLES: dict[str, list[str]] = {
         "integrations.replay_outboxmessage",
         "fulfillment.cancel_shipment",
         "fulfillment.track_shipment",
+        "integrations.change_notification",
     ],
     WAREHOUSE: [
         *_VIEW_ORDERS,

@@ -249,3 +249,5 @@ CELERY_BEAT_SCHEDULE.update(
         "pickups-expire": {"task": "fulfillment.tasks.pickups_remind_and_expire", "schedule": 3600.0},
     }
 )
+# Where customers reach this OMS: links in their emails (the parcel tracking page) start with it.
+OMS_PUBLIC_URL = os.environ.get("OMS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
