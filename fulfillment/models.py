@@ -40,9 +40,10 @@ class Wave(models.Model):
     render_status = models.CharField(max_length=12, choices=WaveRender.choices, default=WaveRender.IDLE)
     render_progress = models.PositiveSmallIntegerField(default=0, help_text=_("Percent done."))
     render_error = models.TextField(blank=True)
+    render_requested_at = models.DateTimeField(null=True, blank=True)
     pick_list = models.FileField(upload_to="picklists/%Y/%m/", blank=True)
     rendered_at = models.DateTimeField(null=True, blank=True)
-    history = AuditHistory(excluded_fields=["render_progress"])
+    history = AuditHistory(excluded_fields=["render_progress", "render_requested_at"])
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -556,16 +556,20 @@ def wave_print(*, wave: Wave | int, actor) -> Wave:
     """Print now when small; a large wave renders in the background (Celery) and the cockpit polls."""
     _require_perm(actor, "fulfillment.print_wave", "print pick lists")
     wave = Wave.objects.select_for_update().get(pk=wave.pk if isinstance(wave, Wave) else wave)
-    if wave.render_status in (WaveRender.QUEUED, WaveRender.RENDERING):
-        return wave
+    stale = timezone.now() - datetime.timedelta(minutes=settings.OMS_PICKLIST_STALE_MINUTES)
+    if wave.render_status in (WaveRender.QUEUED, WaveRender.RENDERING) and (
+        wave.render_requested_at and wave.render_requested_at > stale
+    ):
+        return wave  # already on its way (a request lost with its worker is retried once stale)
+    wave.render_requested_at = timezone.now()
     rows = ShipmentLine.objects.filter(shipment__wave=wave).count()
     if rows <= settings.OMS_PICKLIST_SYNC_ROWS:
         wave.render_status = WaveRender.QUEUED
-        wave.save(update_fields=["render_status"])
+        wave.save(update_fields=["render_status", "render_requested_at"])
         return wave_render_pick_list(wave=wave, actor=actor)
     wave.render_status = WaveRender.QUEUED
     wave.render_progress = 0
-    wave.save(update_fields=["render_status", "render_progress"])
+    wave.save(update_fields=["render_status", "render_progress", "render_requested_at"])
     from fulfillment.tasks import wave_render
 
     transaction.on_commit(functools.partial(wave_render.delay, wave_id=wave.pk, actor_id=actor.pk))

@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
+from fulfillment.admin import order_shipments_panel
 from inventory.admin import order_sourcing_panel
 from oms.core.admin import AuditedAdmin, EstimatedCountPaginator, apply_service_error
 from oms.core.errors import ApplicationError
@@ -875,6 +876,7 @@ class OrderAdmin(ReadOnlyAdminMixin, AuditedAdmin):
             ],
             "history_url": reverse("admin:orders_order_history", args=[order.pk], current_app=self.admin_site.name),
             "sourcing": order_sourcing_panel(order=order, user=request.user),
+            "shipments_panel": order_shipments_panel(order=order, user=request.user),
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/orders/order/detail.html", context)

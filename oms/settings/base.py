@@ -229,6 +229,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django.server": {"level": "WARNING"},
+        # WeasyPrint logs every rendering step at INFO (and its stylesheets at import).
+        "weasyprint": {"level": "WARNING"},
     },
 }
 
@@ -237,6 +239,8 @@ OMS_DEFAULT_CARRIER = os.environ.get("OMS_DEFAULT_CARRIER", "sandbox")
 OMS_DEFAULT_CARRIER_SERVICE = os.environ.get("OMS_DEFAULT_CARRIER_SERVICE", "standard")
 # Pick lists with more rows than this render in the background (the cockpit shows progress).
 OMS_PICKLIST_SYNC_ROWS = int(os.environ.get("OMS_PICKLIST_SYNC_ROWS", "60"))
+# A background render not finished after this long (its worker died) may be requested again.
+OMS_PICKLIST_STALE_MINUTES = int(os.environ.get("OMS_PICKLIST_STALE_MINUTES", "15"))
 OMS_PICKUP_HOLD_DAYS = int(os.environ.get("OMS_PICKUP_HOLD_DAYS", "7"))
 OMS_PICKUP_REMINDER_DAYS = int(os.environ.get("OMS_PICKUP_REMINDER_DAYS", "2"))
 # Customer notifications wait this long so that what happens together is told together.
