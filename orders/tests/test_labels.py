@@ -129,10 +129,15 @@ def test_the_committed_compiled_catalog_matches_the_po_file():
     with open(locale_dir / "django.mo", "rb") as mo:
         catalog = gettext.GNUTranslations(mo)
     # Single-line entries are enough to notice a stale catalog.
-    pairs = re.findall(r'^msgid "(.+)"\nmsgstr "(.+)"$', po, flags=re.MULTILINE)
+    entries = re.findall(r'^(?:msgctxt "(.+)"\n)?msgid "(.+)"\nmsgstr "(.+)"$', po, flags=re.MULTILINE)
 
-    assert len(pairs) > 100
-    stale = [(msgid, msgstr) for msgid, msgstr in pairs if catalog.gettext(_unescape(msgid)) != _unescape(msgstr)]
+    assert len(entries) > 100
+
+    def compiled(context: str, msgid: str) -> str:
+        msgid = _unescape(msgid)
+        return catalog.pgettext(_unescape(context), msgid) if context else catalog.gettext(msgid)
+
+    stale = [(msgid, msgstr) for context, msgid, msgstr in entries if compiled(context, msgid) != _unescape(msgstr)]
     assert stale == []
 
 
