@@ -8,13 +8,21 @@ from django.core.management import call_command
 from django.db.models import Count
 from rest_framework.authtoken.models import Token
 
+from fulfillment.choices import HANDED_OVER_STATUSES, ShipmentKind, ShipmentStatus, ShortPickResolution, WaveRender
+from fulfillment.models import ConsolidationRule, Shipment, ShipmentLine, ShortPick, TrackingUpdate, Wave
 from integrations.models import OutboxMessage
+from inventory.models import Location, StockItem
 from oms.cockpit import roles
 from oms.cockpit.management.commands.seed_demo import PASSWORD, STAFF
-from orders.choices import OrderEventType, OrderStatus
+from orders.choices import FulfillmentStatus, OrderEventType, OrderStatus
 from orders.models import Channel, Customer, Order, OrderEvent, OrderHold, OrderLine, OrderNote, Tag
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"  # labels and pick lists, not in var/
 
 
 def snapshot() -> dict[str, int]:
@@ -33,6 +41,12 @@ def snapshot() -> dict[str, int]:
         "tokens": Token.objects.count(),
         "groups": Group.objects.count(),
         "outbox": OutboxMessage.objects.count(),
+        "shipments": Shipment.objects.count(),
+        "shipment history": Shipment.history.count(),
+        "short picks": ShortPick.objects.count(),
+        "tracking updates": TrackingUpdate.objects.count(),
+        "waves": Wave.objects.count(),
+        "consolidation rules": ConsolidationRule.objects.count(),
     }
 
 
@@ -61,9 +75,12 @@ def test_seed_demo_builds_every_status_through_the_services_and_runs_once(client
     assert actors_of(OrderEventType.IMPORTED) == {"api-client"}
     assert actors_of(OrderEventType.CREATED) == {"support1"}
     assert actors_of(OrderEventType.PREPARATION_STARTED) == {"warehouse"}
-    assert actors_of(OrderEventType.SHIPMENT_RECORDED) == {"warehouse"}
+    # parcels leave our sites by the warehouse, a 3PL's through the API
+    assert actors_of(OrderEventType.SHIPMENT_RECORDED) == {"warehouse", "api-client"}
     assert actors_of(OrderEventType.COMPLETED) == {"finance"}
-    assert actors_of(OrderEventType.CANCELED) <= {"support1", "support2"}
+    # the system: the expiry job releases a store pickup nobody collected
+    assert actors_of(OrderEventType.CANCELED) <= {"support1", "support2", "system"}
+    assert actors_of(OrderEventType.PARCEL_UPDATED) == {"system"}  # the carrier's webhook
     assert actors_of(OrderEventType.PAYMENT_RECORDED) <= {"api-client", "support1", "finance"}  # phone: card by phone
     assert "finance" in actors_of(OrderEventType.PAYMENT_RECORDED)
 
@@ -81,6 +98,8 @@ def test_seed_demo_builds_every_status_through_the_services_and_runs_once(client
     assert Order.objects.filter(status=OrderStatus.CONFIRMED, payment_status="on_terms").exists()
     assert Channel.objects.count() == 7
     assert not Order.objects.filter(status=OrderStatus.COMPLETED, completed_at__isnull=True).exists()
+
+    assert_fulfillment_in_every_state()
 
     # the output: the summary table and the demo users, clearly labelled
     text = out.getvalue()
@@ -105,3 +124,83 @@ def test_seed_demo_builds_every_status_through_the_services_and_runs_once(client
     assert snapshot() == before
     assert "nothing created" in again.getvalue()
     assert f"Token {token.key}" in again.getvalue()
+
+
+def assert_fulfillment_in_every_state() -> None:
+    """Parcels in every state, each reached through the fulfillment services."""
+    assert set(Shipment.objects.values_list("status", flat=True)) == set(ShipmentStatus.values)
+    assert not Shipment.history.filter(history_user__isnull=True).exists()
+    assert not StockItem.objects.filter(bin_location="").exists()
+    lyon = Location.objects.get(code="lyon-store")
+    assert lyon.store_pickup and lyon.ships_from_store
+
+    # Shipped orders shipped through their parcels: each handed-over parcel has a tracking number,
+    # the recent ones a sandbox label, and the carrier's events moved them on.
+    handed_over = Shipment.objects.filter(status__in=HANDED_OVER_STATUSES, kind=ShipmentKind.DELIVERY)
+    assert handed_over.count() >= 100
+    assert not handed_over.filter(tracking_number="").exists()
+    labelled = handed_over.exclude(label="")
+    assert labelled.count() >= 5
+    assert all(parcel.label.storage.exists(parcel.label.name) for parcel in labelled)
+    assert TrackingUpdate.objects.filter(applied=True, shipment__isnull=False).count() >= 100
+    assert Shipment.objects.get(status=ShipmentStatus.LOST).order.status == OrderStatus.SHIPPED
+    for order in Order.objects.filter(status=OrderStatus.DELIVERED, is_test=False):
+        assert set(order.shipments.exclude(status=ShipmentStatus.CANCELED).values_list("status", flat=True)) <= {
+            ShipmentStatus.DELIVERED,
+            ShipmentStatus.PICKED_UP,
+        }, order.number
+
+    # This morning's wave at the Paris warehouse, its pick list printed.
+    wave = Wave.objects.get(location__code="paris-wh")
+    assert wave.render_status == WaveRender.READY and wave.pick_list.storage.exists(wave.pick_list.name)
+    assert wave.shipments.count() >= 10
+    assert {ShipmentStatus.PICKING, ShipmentStatus.PACKED, ShipmentStatus.SHORT_PICKED} <= set(
+        wave.shipments.values_list("status", flat=True)
+    )
+
+    # Short picks: one open, one resolved each way with the customer's consent recorded.
+    open_short = ShortPick.objects.get(resolved_at__isnull=True)
+    assert open_short.shipment.status == ShipmentStatus.SHORT_PICKED
+    resolved = ShortPick.objects.filter(resolved_at__isnull=False)
+    assert sorted(resolved.values_list("resolution", flat=True)) == sorted(ShortPickResolution.values)
+    for short in resolved:
+        assert short.consent_channel and short.consent_note and short.consent_at, short.resolution
+        assert short.resolved_by.username in {"support1", "support2"}
+    substituted = resolved.get(resolution=ShortPickResolution.SUBSTITUTE)
+    assert substituted.substitute_line.substitute_for_id == substituted.order_line_id
+    assert resolved.get(resolution=ShortPickResolution.CANCEL_LINE).order_line.quantity_canceled > 0
+    assert resolved.get(resolution=ShortPickResolution.DELAY).order_line.promised_at is not None
+
+    # Store pickup at the Lyon store: one on the shelf, one collected, one not collected in time.
+    pickups = Shipment.objects.filter(kind=ShipmentKind.PICKUP, location=lyon)
+    assert pickups.get(status=ShipmentStatus.READY_FOR_PICKUP).pickup_expires_at is not None
+    assert pickups.get(status=ShipmentStatus.PICKED_UP).order.status == OrderStatus.DELIVERED
+    assert pickups.get(status=ShipmentStatus.PICKUP_EXPIRED).order.cancel_reason == "pickup_expired"
+
+    # Two web orders of one customer in one parcel, recorded on both.
+    assert ConsolidationRule.objects.get(is_active=True).channel.code == "web"
+    consolidated = [
+        shipment
+        for shipment in Shipment.objects.all()
+        if len(set(ShipmentLine.objects.filter(shipment=shipment).values_list("order_line__order", flat=True))) > 1
+    ]
+    assert len(consolidated) == 1
+    orders = Order.objects.filter(lines__shipment_lines__shipment=consolidated[0]).distinct()
+    assert orders.count() == 2
+    assert all(order.events.filter(type=OrderEventType.CONSOLIDATED).exists() for order in orders)
+
+    # A three-line order sourced from two locations: one parcel on its way, the other being prepared.
+    split = [
+        order
+        for order in Order.objects.filter(status=OrderStatus.PARTIALLY_SHIPPED)
+        if order.lines.count() == 3 and order.shipments.values("location").distinct().count() == 2
+    ]
+    assert split
+    order = split[0]
+    assert order.fulfillment_status == FulfillmentStatus.PARTIALLY_SHIPPED
+    parcels = order.shipments.order_by("status")
+    assert [parcel.status in HANDED_OVER_STATUSES for parcel in parcels].count(True) == 1
+    assert {parcel.status for parcel in parcels if parcel.status not in HANDED_OVER_STATUSES} == {
+        ShipmentStatus.PENDING
+    }
+    assert parcels.exclude(tracking_number="").count() == 1

@@ -1,10 +1,14 @@
-"""Demo data for the cockpit: role users, channels, customers and ~240 orders in every status.
+"""Demo data for the cockpit: role users, channels, customers and ~250 orders in every status.
 
-Every order is created and moved ONLY through `orders.services`, each step by the role that does
-it in real life (the API client imports, support cancels and holds, the warehouse prepares and
-ships, finance records payments and closes), so the timeline, the history and the outbox look like
-production. Reproducible (fixed random seed) and idempotent: when the demo orders exist, nothing is
-created again; the users are (re)printed.
+Every order is created and moved ONLY through `orders.services` and `fulfillment.services`, each
+step by the role that does it in real life (the API client imports, support cancels and holds, the
+warehouse picks, packs and ships parcels, a 3PL reports its own through the API, the carrier's
+webhook tracks them, finance records payments and closes), so the timeline, the history and the
+outbox look like production. Fulfillment shows every parcel state: a printed wave at the Paris
+warehouse, short picks (one open, one resolved each way), parcels in transit, delivered and lost,
+store pickups, a consolidated parcel and an order split over two locations. Reproducible (fixed
+random seed) and idempotent: when the demo orders exist, nothing is created again; the users are
+(re)printed.
 
 DEMO ONLY: the passwords are deterministic and printed. Never run this against production.
 """
@@ -28,7 +32,11 @@ from django.test.utils import override_settings
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from fulfillment import services as fulfillment
+from fulfillment.choices import ShipmentStatus
+from fulfillment.models import ConsolidationRule, Shipment, ShortPick
 from oms.cockpit import roles
+from oms.core.actors import get_system_user
 from oms.core.history import stamp
 from orders import services
 from orders.choices import CancelReason, ChannelKind, HoldReason, OrderStatus
@@ -79,6 +87,20 @@ PRODUCTS = [
     ("SCARF-SILK", "Silk scarf, indigo", "85.00", "0.20"),
     ("NOTEBOOK-A5", "Dotted notebook A5", "12.00", "0.20"),
 ]
+# Customs tariff headings by SKU family: a parcel leaving the EU declares one per line.
+HS_CODES = {
+    "MUG": "691200",
+    "TEE": "610910",
+    "HOOD": "611020",
+    "TOTE": "420222",
+    "BOOK": "490199",
+    "CANDLE": "340600",
+    "LAMP": "940520",
+    "BLANKET": "630120",
+    "TEA": "090240",
+    "SCARF": "621410",
+    "NOTEBOOK": "482010",
+}
 # Where the demo stock sits: (code, name, kind, country, city, handling days, cost per parcel, priority, flags).
 LOCATIONS = [
     ("paris-wh", "Paris warehouse", "warehouse", "FR", "Paris", 1, "4.90", 10, {}),
@@ -177,10 +199,47 @@ SUPPORT_NOTES = [
     "Second order this month; happy customer, mention the loyalty programme next time.",
     "Customer confirmed the door code by phone: 4821B.",
 ]
+GIFT_MESSAGES = [
+    "Joyeux anniversaire ! Avec toute notre affection.",
+    "Happy birthday, with love from all of us.",
+    "Merci pour tout — à très bientôt.",
+]
+# Customers of the fulfillment showcase orders, kept out of the random plan so that nothing else of
+# theirs is on its way (a consolidation, a wave or a pickup would otherwise pick up strangers).
+# key, first name, last name, locale, (postal code, city, country), street
+SHOWCASE_CUSTOMERS = [
+    ("consolidated", "Paul", "Girard", "fr", ("75011", "Paris", "FR"), "12 rue Oberkampf"),
+    ("split", "Margaux", "Lambert", "fr", ("33000", "Bordeaux", "FR"), "8 cours de l'Intendance"),
+    ("short-open", "Nora", "Bensaïd", "fr", ("44000", "Nantes", "FR"), "3 rue Crébillon"),
+    ("substitute", "Victor", "Chevalier", "fr", ("31000", "Toulouse", "FR"), "27 rue d'Alsace-Lorraine"),
+    ("delay", "Amélie", "Rousseau", "fr", ("13001", "Marseille", "FR"), "41 rue Paradis"),
+    ("cancel-line", "Lucie", "Garnier", "fr", ("59000", "Lille", "FR"), "5 rue Esquermoise"),
+    ("gift", "Emma", "Whitfield", "en", ("75011", "Paris", "FR"), "88 boulevard Voltaire"),
+    ("pickup-ready", "Élise", "Fournier", "fr", ("69002", "Lyon", "FR"), "14 rue Mercière"),
+    ("pickup-collected", "Julien", "Mercier", "fr", ("69002", "Lyon", "FR"), "2 quai Saint-Antoine"),
+    ("pickup-expired", "Sofia", "Marchetti", "fr", ("69002", "Lyon", "FR"), "9 rue des Marronniers"),
+]
+# What the sandbox carrier says at each step (its webhook payload's status, description, place).
+CARRIER_STEPS = {
+    "PICKED_UP": ("Parcel picked up", "Paris Bercy depot"),
+    "IN_TRANSIT": ("At the sorting hub", "Chilly-Mazarin hub"),
+    "DELIVERED": ("Delivered to the recipient", ""),
+    "LOST": ("Parcel cannot be located; investigation opened", "Chilly-Mazarin hub"),
+    "DAMAGED": ("Parcel damaged in the sorting machine", "Chilly-Mazarin hub"),
+    "RETURNED": ("Address incomplete: returned to sender", "Paris Bercy depot"),
+}
 
 
 def _ascii(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower().replace(" ", "")
+
+
+def bin_for(index: int) -> str:
+    """Aisle-bay-level of the n-th catalogue product: A-2-1, A-5-2 … A-14-2, B-2-3 …
+
+    Bays are not zero-padded, as on the shelf labels: a pick list sorted as text would send the
+    picker to A-11 before A-2; ours sorts them naturally."""
+    return f"{'ABC'[index // 5]}-{(index % 5) * 3 + 2}-{index % 3 + 1}"
 
 
 @dataclass
@@ -193,6 +252,7 @@ class DemoCustomer:
     company: str = ""
     terms: bool = False
     is_test: bool = False
+    showcase: str = ""  # key of a fulfillment showcase customer (SHOWCASE_CUSTOMERS); never in the random plan
     orders: int = field(default=0)
 
 
@@ -203,6 +263,9 @@ class Demo:
         self.rng = rng
         self.now = timezone.now()
         self.sequence = 0
+        self.system = get_system_user()  # automation: the carrier webhook, the pickup expiry job
+        self.parcel_rng = random.Random(SEED + 1)  # parcels draw apart: the orders stay as they were
+        self.manifest_parcels = 0
 
     # --- master data (no service exists for these: configuration and customer records) --------
     def create_channels(self, admin) -> None:
@@ -224,7 +287,7 @@ class Demo:
 
     def create_catalog(self, admin) -> None:
         """Locations, transit times, products and stock (received through the inventory services)."""
-        from inventory.models import ChannelStockSettings, Location, Product, TransitTime
+        from inventory.models import ChannelStockSettings, Location, Product, StockItem, TransitTime
         from inventory.services import stock_receive, supply_create
 
         locations = {}
@@ -253,7 +316,7 @@ class Demo:
                 sku=sku,
                 defaults={
                     "name": name,
-                    "hs_code": "6912" if sku.startswith("MUG") else "",
+                    "hs_code": HS_CODES[sku.split("-")[0]],
                     "country_of_origin": "FR",
                     "weight_grams": 400,
                     "is_key": sku in {"LAMP-BRASS", "BLANKET-WOOL"},
@@ -269,6 +332,15 @@ class Demo:
                         actor=admin,
                         reference="Demo opening stock",
                     )
+        # Shelf positions (master data the stock screen edits; no service writes them): a product
+        # sits at the same aisle-bay-level in every building, so a picker learns one map.
+        position = {sku: index for index, (sku, _name, _price, _rate) in enumerate(PRODUCTS)}
+        for item in StockItem.objects.filter(location__in=locations.values(), bin_location="").select_related(
+            "product"
+        ):
+            if item.product.sku in position:
+                item.bin_location = bin_for(position[item.product.sku])
+                item.save(update_fields=["bin_location", "updated_at"])
         blanket = Product.objects.get(sku="BLANKET-WOOL")
         supply_create(
             product=blanket,
@@ -359,6 +431,25 @@ class Demo:
                     is_test=True,
                 )
             )
+        for key, first, last, locale, (postal_code, city, country), street in SHOWCASE_CUSTOMERS:
+            customers.append(
+                DemoCustomer(
+                    email=unique_email(first, last, "example.fr" if locale == "fr" else "example.co.uk"),
+                    first_name=first,
+                    last_name=last,
+                    locale=locale,
+                    address={
+                        "name": f"{first} {last}",
+                        "company": "",
+                        "line1": street,
+                        "postal_code": postal_code,
+                        "city": city,
+                        "country": country,
+                        "phone": "+33 6 12 34 56 78",
+                    },
+                    showcase=key,
+                )
+            )
         return customers
 
     def create_customers(self, customers: list[DemoCustomer], admin) -> None:
@@ -379,7 +470,7 @@ class Demo:
     # --- orders ---------------------------------------------------------------------------------
     def plan(self, customers: list[DemoCustomer]) -> list[dict]:
         rng = self.rng
-        b2c = [c for c in customers if not c.terms and not c.is_test]
+        b2c = [c for c in customers if not c.terms and not c.is_test and not c.showcase]
         b2b = [c for c in customers if c.terms]
         tests = [c for c in customers if c.is_test]
         specs = []
@@ -460,6 +551,12 @@ class Demo:
         if rng.random() < 0.12:
             tags.append("gift")
         at_least = 2 if status == OrderStatus.PARTIALLY_SHIPPED else 1
+        lines = self._lines(currency, at_least=at_least)
+        if "gift" in tags:
+            # Gift-wrapped with a card: the parcel's packing slip carries the message and no prices.
+            lines[0]["attributes"] = {
+                "gift": {"wrap": True, "message": GIFT_MESSAGES[self.sequence % len(GIFT_MESSAGES)]}
+            }
         order, created = services.order_create(
             actor=actor,
             channel=channel,
@@ -471,7 +568,7 @@ class Demo:
                 "phone": customer.address.get("phone", ""),
                 "locale": customer.locale,
             },
-            lines=self._lines(currency, at_least=at_least),
+            lines=lines,
             billing_address=customer.address,
             currency=currency,
             shipping=self._shipping(currency, b2b=spec["b2b"]),
@@ -569,21 +666,51 @@ class Demo:
             self._receive_promised_supply(order)
         if target == OrderStatus.IN_PREPARATION:
             return order
-        lines = list(order.lines.order_by("line_number"))
-        if target == OrderStatus.PARTIALLY_SHIPPED or (variant < 0.3 and len(lines) > 1):
-            first = lines[0]
+        return self._ship(order, target)
+
+    # --- parcels: pick, pack, label, hand over, track ---------------------------------------------
+    def _ship(self, order: Order, target: str) -> Order:
+        """From preparation to the planned status, parcel by parcel (each planned at the start)."""
+        u = self.users
+        parcels = self._pending_parcels(order)
+        # Demo shortcut: a label costs a WeasyPrint pass (~0.25 s). Parcels of the last week get the
+        # sandbox carrier's label; older ones went out with a tracking number from the carrier's
+        # pickup manifest (no label file), so that `make run` stays quick.
+        label = order.placed_at >= self.now - datetime.timedelta(days=7)
+        if target == OrderStatus.PARTIALLY_SHIPPED:
+            if len(parcels) > 1:
+                # Sourced from two places: the first parcel has left, the other is still being prepared.
+                self._dispatch(parcels[0], label=label)
+                services.order_add_note(
+                    order=order, actor=u["warehouse"], body="Second parcel leaves from the other site."
+                )
+                return order
+            # One parcel: the first line went ahead on its own, recorded by hand outside any parcel;
+            # the parcel gives those units up and keeps the rest.
+            first = order.lines.order_by("line_number").first()
             services.order_record_shipment(
                 order=order, actor=u["warehouse"], quantities={first.pk: first.quantity}, reference=self._tracking()
             )
-            if target == OrderStatus.PARTIALLY_SHIPPED:
-                services.order_add_note(
-                    order=order, actor=u["warehouse"], body="Rest of the order waits for the supplier delivery."
-                )
-                return order
-        services.order_record_shipment(order=order, actor=u["warehouse"], reference=self._tracking())
-        if target == OrderStatus.SHIPPED:
+            services.order_add_note(
+                order=order, actor=u["warehouse"], body="Rest of the order waits for the supplier delivery."
+            )
             return order
-        services.order_mark_delivered(order=order, actor=u["warehouse"], reason="Carrier: delivered.")
+        for parcel in parcels:
+            self._dispatch(parcel, label=label)
+        order.refresh_from_db()
+        if order.status != OrderStatus.SHIPPED:
+            # A test order takes no stock and has no parcel: the warehouse records it by hand.
+            services.order_record_shipment(order=order, actor=u["warehouse"], reference=self._tracking())
+        if target == OrderStatus.SHIPPED:
+            for parcel in parcels:
+                if self.parcel_rng.random() < 0.6:
+                    self._carrier_events(parcel, "PICKED_UP", "IN_TRANSIT")
+            return order
+        for parcel in parcels:
+            self._carrier_events(parcel, "PICKED_UP", "IN_TRANSIT", "DELIVERED")
+        order.refresh_from_db()
+        if order.status != OrderStatus.DELIVERED:
+            services.order_mark_delivered(order=order, actor=u["warehouse"], reason="Carrier: delivered.")
         if target == OrderStatus.DELIVERED:
             return order
         # Demo data only: the orders were "delivered" a second ago, so the return window is set to 0
@@ -591,6 +718,269 @@ class Demo:
         with override_settings(OMS_RETURN_WINDOW_DAYS=0):
             services.order_complete(order=order, actor=u["finance"], reason="Return window elapsed.")
         return order
+
+    @staticmethod
+    def _pending_parcels(order: Order) -> list[Shipment]:
+        return list(
+            Shipment.objects.filter(order=order, status=ShipmentStatus.PENDING)
+            .select_related("location")
+            .order_by("location__priority", "pk")
+        )
+
+    def _pick(self, parcel: Shipment, actor, *, short: dict[str, int] | None = None, note: str = "") -> None:
+        """Confirm every unit still to pick, or for the SKUs in `short` the units found (a short pick)."""
+        short = short or {}
+        picked = {
+            line.pk: short.get(line.order_line.sku, line.quantity)
+            for line in parcel.lines.select_related("order_line")
+            if line.quantity_picked < line.quantity
+        }
+        if picked:
+            fulfillment.shipment_confirm_picks(shipment=parcel, actor=actor, picked=picked, note=note)
+
+    def _dispatch(self, parcel: Shipment, *, label: bool) -> Shipment:
+        """Pick, pack and hand the parcel over. A 3PL does it through the API with its own carrier
+        account (it sends the tracking number); our sites print the sandbox carrier's label, or give
+        the manifest's tracking number (`label=False`)."""
+        from inventory.models import LocationKind
+
+        parcel.refresh_from_db()
+        third_party = parcel.location.kind == LocationKind.THIRD_PARTY
+        actor = self.api if third_party else self.users["warehouse"]
+        if parcel.status in (ShipmentStatus.PENDING, ShipmentStatus.PICKING):
+            self._pick(parcel, actor)
+            fulfillment.shipment_pack(shipment=parcel, actor=actor)
+        if label and not third_party:
+            return fulfillment.shipment_dispatch(shipment=parcel, actor=actor)
+        # Outside the range the label counter draws from (SBX<yy>…): never the same number twice.
+        self.manifest_parcels += 1
+        return fulfillment.shipment_dispatch(
+            shipment=parcel,
+            actor=actor,
+            carrier="sandbox",
+            service="standard",
+            tracking_number=f"SBX9{self.manifest_parcels:09d}",
+        )
+
+    def _carrier_events(self, parcel: Shipment, *codes: str) -> None:
+        """The sandbox carrier's tracking webhook, as it posts it (received as the system user)."""
+        parcel.refresh_from_db(fields=["tracking_number", "carrier"])
+        started = timezone.now()
+        events = []
+        for step, code in enumerate(codes, start=1):
+            description, place = CARRIER_STEPS[code]
+            events.append(
+                {
+                    "id": f"{parcel.tracking_number}-{code}",
+                    "tracking_number": parcel.tracking_number,
+                    "status": code,
+                    "occurred_at": (started + datetime.timedelta(seconds=step)).isoformat(),
+                    "description": description,
+                    "location": place,
+                }
+            )
+        fulfillment.carrier_webhook_receive(carrier=parcel.carrier, payload={"events": events}, actor=self.system)
+
+    # --- fulfillment showcase: every parcel state, on recent orders of their own customers ---------
+    def fulfillment_showcase(self, customers: list[DemoCustomer], admin) -> None:
+        from inventory.models import Location, Product
+
+        u, warehouse = self.users, self.users["warehouse"]
+        who = {c.showcase: c for c in customers if c.showcase}
+        paris = Location.objects.get(code="paris-wh")
+
+        # Parcels on their way meet trouble: the carrier reports one lost, one damaged, one returned.
+        troubled = Shipment.objects.filter(
+            status__in=[ShipmentStatus.SHIPPED, ShipmentStatus.IN_TRANSIT], order__status=OrderStatus.SHIPPED
+        ).order_by("pk")[:3]
+        for parcel, code in zip(troubled, ("LOST", "DAMAGED", "RETURNED"), strict=True):
+            self._carrier_events(parcel, code)
+
+        # From now on, successive web orders of one customer to one address share a parcel.
+        rule = ConsolidationRule(channel=Channel.objects.get(code="web"), window_hours=24)
+        stamp(rule, actor=admin, reason="Demo data")
+        rule.save()
+        first = self._showcase_order(who["consolidated"], "web", [("MUG-STONE-02", 2)], minutes_ago=150)
+        self._showcase_order(who["consolidated"], "web", [("TEA-EARLGREY", 3)], minutes_ago=70)
+        split = self._showcase_order(
+            who["split"], "web", [("LAMP-BRASS", 1), ("TEA-EARLGREY", 2), ("NOTEBOOK-A5", 1)], minutes_ago=240
+        )
+        short_open = self._showcase_order(
+            who["short-open"], "app", [("MUG-STONE-01", 2), ("TOTE-CANVAS", 1)], minutes_ago=200
+        )
+        substitute = self._showcase_order(
+            who["substitute"], "app", [("MUG-STONE-02", 1), ("BOOK-GARDEN", 1)], minutes_ago=190
+        )
+        delay = self._showcase_order(who["delay"], "app", [("CANDLE-FIG", 2), ("TEA-EARLGREY", 1)], minutes_ago=180)
+        cancel = self._showcase_order(
+            who["cancel-line"], "app", [("TEE-ORG-M", 2), ("NOTEBOOK-A5", 1)], minutes_ago=170
+        )
+        gift = self._showcase_order(
+            who["gift"],
+            "web",
+            [("BOOK-CUISINE", 1), ("CANDLE-FIG", 1)],
+            minutes_ago=160,
+            gift_message="Happy birthday, Grace! Lots of love from Emma.",
+        )
+
+        # This morning's wave at the Paris warehouse: these parcels and the oldest waiting ones.
+        at_paris = {
+            key: Shipment.objects.get(order=order, location=paris, status=ShipmentStatus.PENDING)
+            for key, order in (
+                ("consolidated", first),
+                ("split", split),
+                ("short-open", short_open),
+                ("substitute", substitute),
+                ("delay", delay),
+                ("cancel-line", cancel),
+                ("gift", gift),
+            )
+        }
+        backlog = list(
+            Shipment.objects.filter(
+                location=paris,
+                status=ShipmentStatus.PENDING,
+                wave__isnull=True,
+                order__status=OrderStatus.IN_PREPARATION,
+            )
+            .exclude(pk__in=[parcel.pk for parcel in at_paris.values()])
+            .order_by("ship_by", "pk")[:8]
+        )
+        wave = fulfillment.wave_create(
+            location=paris, actor=warehouse, shipment_ids=[p.pk for p in [*at_paris.values(), *backlog]]
+        )
+        fulfillment.wave_render_pick_list(wave=wave, actor=warehouse)
+
+        # Picking: some done, one packed, the rest still on the list.
+        for parcel in backlog[:3]:
+            self._pick(parcel, warehouse)
+        if len(backlog) > 3:
+            self._pick(backlog[3], warehouse)
+            fulfillment.shipment_pack(shipment=backlog[3], actor=warehouse)
+        self._pick(at_paris["consolidated"], warehouse)
+        self._pick(at_paris["gift"], warehouse)
+        fulfillment.shipment_pack(shipment=at_paris["gift"], actor=warehouse)
+        # Three lines from two places: the Paris parcel is on its way, the Lyon store's is not yet.
+        self._dispatch(at_paris["split"], label=True)
+        self._carrier_events(at_paris["split"], "PICKED_UP", "IN_TRANSIT")
+
+        # Short picks: one waits for support, the others were settled each way with the customer.
+        self._pick(at_paris["short-open"], warehouse, short={"MUG-STONE-01": 1}, note="Only one mug in the bin.")
+
+        parcel = at_paris["substitute"]
+        self._pick(parcel, warehouse, short={"MUG-STONE-02": 0}, note="Bin empty: last mug was chipped.")
+        fulfillment.short_pick_substitute(
+            short_pick=ShortPick.objects.get(shipment=parcel),
+            actor=u["support2"],
+            product=Product.objects.get(sku="MUG-STONE-01"),
+            consent_channel="phone",
+            consent_note="Happy with the sand mug instead of the ink blue one.",
+        )
+        self._pick(parcel, warehouse)
+        fulfillment.shipment_pack(shipment=parcel, actor=warehouse)
+
+        parcel = at_paris["delay"]
+        self._pick(parcel, warehouse, short={"CANDLE-FIG": 1}, note="One candle in the bin, not two.")
+        fulfillment.short_pick_delay(
+            short_pick=ShortPick.objects.get(shipment=parcel),
+            actor=u["support1"],
+            promised_at=self.now + datetime.timedelta(days=6),
+            consent_channel="email",
+            consent_note="Fine to receive the second candle next week.",
+        )
+        self._dispatch(parcel, label=True)
+
+        parcel = at_paris["cancel-line"]
+        self._pick(parcel, warehouse, short={"TEE-ORG-M": 0}, note="No T-shirt M left on the shelf.")
+        fulfillment.short_pick_cancel_line(
+            short_pick=ShortPick.objects.get(shipment=parcel),
+            actor=u["support2"],
+            consent_channel="email",
+            consent_note="Please cancel the two T-shirts and refund them.",
+        )
+        self._dispatch(parcel, label=True)
+        self._carrier_events(parcel, "PICKED_UP")
+
+        # Click and collect at the Lyon store: the store picks from its own shelves.
+        pickups = {
+            key: self._showcase_order(who[key], channel, lines, minutes_ago=minutes, pickup=True)
+            for key, channel, lines, minutes in (
+                ("pickup-ready", "store-lyon", [("CANDLE-FIG", 1), ("SCARF-SILK", 1)], 300),
+                ("pickup-collected", "web", [("LAMP-BRASS", 1)], 1500),
+                ("pickup-expired", "store-lyon", [("MUG-STONE-01", 2)], 2900),
+            )
+        }
+        for key, order in pickups.items():
+            (parcel,) = self._pending_parcels(order)
+            self._pick(parcel, warehouse)
+            # Demo only: this one's holding period ends at once, so that the expiry job has work.
+            days = 0 if key == "pickup-expired" else settings.OMS_PICKUP_HOLD_DAYS
+            with override_settings(OMS_PICKUP_HOLD_DAYS=days):
+                fulfillment.shipment_ready_for_pickup(shipment=parcel, actor=warehouse)
+            if key == "pickup-collected":
+                fulfillment.shipment_hand_over(shipment=parcel, actor=warehouse, reason="ID checked at the counter.")
+        fulfillment.pickups_remind_and_expire(actor=self.system)
+
+    def _showcase_order(
+        self,
+        customer: DemoCustomer,
+        channel: str,
+        skus: list[tuple[str, int]],
+        *,
+        minutes_ago: int,
+        pickup: bool = False,
+        gift_message: str = "",
+    ) -> Order:
+        """A paid order imported from the channel and in preparation (its parcels planned)."""
+        self.sequence += 1
+        catalogue = {sku: (name, price, rate) for sku, name, price, rate in PRODUCTS}
+        lines = [
+            {
+                "sku": sku,
+                "name": catalogue[sku][0],
+                "quantity": quantity,
+                "unit_price": catalogue[sku][1],
+                "tax_rate": catalogue[sku][2],
+            }
+            for sku, quantity in skus
+        ]
+        if gift_message:
+            lines[0]["attributes"] = {"gift": {"wrap": True, "message": gift_message}}
+        if pickup:
+            shipping = {
+                "method": "click-and-collect",
+                "price": "0.00",
+                "tax_rate": "0.20",
+                "pickup_location": "lyon-store",
+            }
+        else:
+            shipping = self._shipping("EUR", b2b=False)
+        order, created = services.order_create(
+            actor=self.api,
+            channel=channel,
+            external_id=f"DEMO-{channel.upper()}-{SEED}{self.sequence:05d}",
+            customer={
+                "email": customer.email,
+                "first_name": customer.first_name,
+                "last_name": customer.last_name,
+                "phone": customer.address.get("phone", ""),
+                "locale": customer.locale,
+            },
+            lines=lines,
+            billing_address=customer.address,
+            currency="EUR",
+            shipping=shipping,
+            payment={
+                "status": "paid",
+                "method": "card-present" if channel == "store-lyon" else "card",
+                "reference": f"psp_{SEED}_{self.sequence:05d}",
+            },
+            placed_at=self.now - datetime.timedelta(minutes=minutes_ago),
+            tags=["gift"] if gift_message else [],
+            locale=customer.locale,
+        )
+        assert created, order.number
+        return services.order_start_preparation(order=order, actor=self.users["warehouse"])
 
     def _receive_promised_supply(self, order: Order) -> None:
         """A back-ordered line ships once its purchase order arrives: receive what it waits for."""
@@ -602,6 +992,12 @@ class Demo:
                 "supply", flat=True
             )
         )
+        if not supply_ids:
+            return
+        # Every order waiting on these purchase orders, this one included (the receipt fills them all).
+        waiting = set(
+            Reservation.objects.filter(supply__in=supply_ids, state="active").values_list("order_id", flat=True)
+        )
         for supply in IncomingSupply.objects.filter(pk__in=supply_ids, status=IncomingSupply.Status.OPEN):
             stock_receive(
                 product=supply.product,
@@ -609,6 +1005,12 @@ class Demo:
                 quantity=supply.quantity_open,
                 actor=self.users["warehouse"],
                 supply=supply,
+            )
+        # The promises are now reservations on the shelf: sourcing again gives them a parcel.
+        preparing = (OrderStatus.IN_PREPARATION, OrderStatus.PARTIALLY_SHIPPED)
+        for waiting_order in Order.objects.filter(pk__in=waiting, status__in=preparing).order_by("pk"):
+            services.order_reallocate(
+                order=waiting_order, actor=self.users["warehouse"], reason="Supplier delivery received"
             )
 
     def _tracking(self) -> str:
@@ -699,7 +1101,10 @@ class Demo:
 
 
 class Command(BaseCommand):
-    help = "Create demo users, channels, customers and ~240 orders in every status (DEMO ONLY; idempotent)."
+    help = (
+        "Create demo users, channels, customers, ~250 orders in every status and their parcels in every state "
+        "(DEMO ONLY; idempotent)."
+    )
 
     def handle(self, *args, **options):
         started = timezone.now()
@@ -712,7 +1117,7 @@ class Command(BaseCommand):
             self.stdout.write("Demo data already present: nothing created.")
         else:
             # One event log line per step would bury the summary: quiet while seeding.
-            quiet = [logging.getLogger(name) for name in ("orders.events", "inventory")]
+            quiet = [logging.getLogger(name) for name in ("orders.events", "inventory", "fulfillment", "weasyprint")]
             levels = [logger.level for logger in quiet]
             for logger in quiet:
                 logger.setLevel(logging.WARNING)
@@ -724,6 +1129,7 @@ class Command(BaseCommand):
                     for spec in demo.plan(customers):
                         order = demo.create_order(spec)
                         demo.drive(order, spec)
+                    demo.fulfillment_showcase(customers, users["admin"])
             finally:
                 for logger, level in zip(quiet, levels, strict=True):
                     logger.setLevel(level)
