@@ -43,7 +43,7 @@ from fulfillment.documents import natural_bin_key
 from fulfillment.models import ConsolidationRule, Shipment, ShipmentLine, ShortPick, TrackingUpdate, Wave
 from inventory.admin import ActiveLocationFilter
 from inventory.models import Location, Product, StockItem
-from oms.core.admin import AuditedAdmin, EstimatedCountPaginator, apply_service_error
+from oms.core.admin import AuditedAdmin, EstimatedCountPaginator, QueueStateFilter, apply_service_error
 from oms.core.errors import ApplicationError
 from oms.core.numbering import format_number
 from orders.addresses import format_address
@@ -281,32 +281,10 @@ class WaveFilter(admin.SimpleListFilter):
         return queryset.filter(wave_id=int(value))
 
 
-class ShortPickStateFilter(admin.SimpleListFilter):
+class ShortPickStateFilter(QueueStateFilter):
     """Open short picks by default: the list is the exception queue."""
 
-    title = _("state")
-    parameter_name = "state"
-
-    def lookups(self, request, model_admin):
-        return [("open", _("Open")), ("resolved", _("Resolved")), ("all", _("All"))]
-
-    def value(self):
-        return super().value() or "open"
-
-    def choices(self, changelist):
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
-
-    def queryset(self, request, queryset):
-        if self.value() == "open":
-            return queryset.filter(resolved_at__isnull=True)
-        if self.value() == "resolved":
-            return queryset.filter(resolved_at__isnull=False)
-        return queryset
+    closed_field = "resolved_at"
 
 
 def shipment_search_q(term: str) -> Q:

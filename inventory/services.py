@@ -596,45 +596,19 @@ def order_allocate(*, order, lines, actor, now=None, products: dict | None = Non
 
 def order_release(*, order, actor, line_ids=None, reason: str = "") -> int:
     """Release the order's open reservations (all, or those of some lines). Returns units released."""
-    qs = Reservation.objects.select_for_update().filter(order_id=order.pk, state=ReservationState.ACTIVE)
+    qs = Reservation.objects.filter(order_id=order.pk, state=ReservationState.ACTIVE)
     if line_ids is not None:
         qs = qs.filter(order_line_id__in=list(line_ids))
-    reservations = list(qs.order_by("pk"))
-    if not reservations:
-        return 0
-    stock_pairs = {(r.product_id, r.location_id) for r in reservations if r.stock_item_id}
-    items = locked_items(stock_pairs)
-    supplies = {
-        s.pk: s
-        for s in IncomingSupply.objects.select_for_update()
-        .filter(pk__in={r.supply_id for r in reservations if r.supply_id})
-        .order_by("expected_at", "pk")
+    open_units = {
+        row["order_line_id"]: row["units"]
+        for row in qs.values("order_line_id").annotate(
+            units=Sum(F("quantity") - F("quantity_consumed") - F("quantity_released"))
+        )
+        if row["units"]
     }
-    released = 0
-    now = timezone.now()
-    for reservation in reservations:
-        units = reservation.quantity_open
-        if reservation.stock_item_id:
-            apply_change(
-                item=items[(reservation.product_id, reservation.location_id)],
-                reserved_delta=-units,
-                reason=MovementReason.RELEASE,
-                actor=actor,
-                order_id=order.pk,
-                order_line_id=reservation.order_line_id,
-                reference=order.number,
-                note=reason,
-            )
-        else:
-            supply = supplies[reservation.supply_id]
-            supply.quantity_promised -= units
-            supply.save(update_fields=["quantity_promised"])
-        reservation.quantity_released += units
-        reservation.state = ReservationState.RELEASED
-        reservation.closed_at = now
-        reservation.save(update_fields=["quantity_released", "state", "closed_at"])
-        released += units
-    return released
+    if not open_units:
+        return 0
+    return order_release_units(order=order, actor=actor, quantities=open_units, reason=reason)
 
 
 def order_release_units(

@@ -31,7 +31,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from fulfillment.admin import order_shipments_panel
 from inventory.admin import order_sourcing_panel
-from oms.core.admin import AuditedAdmin, EstimatedCountPaginator, apply_service_error
+from oms.core.admin import AuditedAdmin, EstimatedCountPaginator, QueueStateFilter, apply_service_error
 from oms.core.errors import ApplicationError
 from orders import services
 from orders.addresses import ADDRESS_FIELDS, format_address
@@ -623,32 +623,12 @@ class ActiveHoldFilter(admin.SimpleListFilter):
         return queryset
 
 
-class HoldStateFilter(admin.SimpleListFilter):
+class HoldStateFilter(QueueStateFilter):
     """Active holds by default: the list is the exception queue."""
 
-    title = _("state")
-    parameter_name = "state"
-
-    def lookups(self, request, model_admin):
-        return [("active", _("Active")), ("released", _("Released")), ("all", _("All"))]
-
-    def value(self):
-        return super().value() or "active"
-
-    def choices(self, changelist):
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
-
-    def queryset(self, request, queryset):
-        if self.value() == "active":
-            return queryset.filter(released_at__isnull=True)
-        if self.value() == "released":
-            return queryset.filter(released_at__isnull=False)
-        return queryset
+    closed_field = "released_at"
+    open_choice = ("active", _("Active"))
+    closed_choice = ("released", _("Released"))
 
 
 # --- orders --------------------------------------------------------------------------------------

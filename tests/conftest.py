@@ -109,3 +109,6 @@ if __name__ == "__main__":
     for problem in problems:
         print(problem, file=sys.stderr)
     sys.exit(PREFLIGHT_EXIT_CODE if problems else 0)
+
+
+from tests.browser import browser  # noqa: E402,F401 (the Chromium fixture of the browser tests)

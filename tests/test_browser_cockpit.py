@@ -1,9 +1,6 @@
 """A new user's first minutes, in a real headless Chromium: log in to the cockpit, see the orders,
 open one and use a button."""
 
-import os
-import shutil
-
 import pytest
 
 from oms.cockpit import roles
@@ -11,31 +8,9 @@ from orders.choices import OrderStatus
 from orders.models import Order
 from orders.tests.factories import ChannelFactory, make_user
 from orders.tests.states import order_in_state
+from tests.browser import BROWSER_MARKS
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM) and os.environ.get("CI") != "true",
-        reason="Debian's chromium is not installed (make test installs it)",
-    ),
-]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test are
-    # still synchronous and made between browser steps. (monkeypatch: not leaked to other tests.)
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
+pytestmark = BROWSER_MARKS
 
 
 @pytest.mark.django_db(transaction=True)

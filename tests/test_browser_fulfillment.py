@@ -3,8 +3,6 @@ in the background by a Celery worker while the page shows a progress bar), then 
 dispatch a parcel and read its tracking number."""
 
 import io
-import os
-import shutil
 
 import pytest
 from celery import Celery
@@ -17,31 +15,9 @@ from fulfillment.models import Shipment, Wave
 from fulfillment.tests.fixtures import make_two_locations, prepared_order
 from oms.cockpit import roles
 from orders.tests.factories import make_user
+from tests.browser import BROWSER_MARKS
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM) and os.environ.get("CI") != "true",
-        reason="Debian's chromium is not installed (make test installs it)",
-    ),
-]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test are
-    # still synchronous and made between browser steps. (monkeypatch: not leaked to other tests.)
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture

@@ -1,40 +1,15 @@
 """A customer opens the link from the email in a real headless Chromium, on a phone-sized screen:
 one parcel on its way with its tracking number, one being prepared."""
 
-import os
-import shutil
-
 import pytest
 
 from fulfillment import services
 from fulfillment.links import tracking_path_for_number
 from fulfillment.models import Shipment
 from fulfillment.tests.fixtures import make_two_locations, prepared_order
+from tests.browser import BROWSER_MARKS
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM) and os.environ.get("CI") != "true",
-        reason="Debian's chromium is not installed (make test installs it)",
-    ),
-]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test are
-    # still synchronous and made between browser steps. (monkeypatch: not leaked to other tests.)
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
+pytestmark = BROWSER_MARKS
 
 
 @pytest.mark.django_db(transaction=True)

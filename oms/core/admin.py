@@ -13,10 +13,12 @@ runs on every list page (Django ticket #8408). `EstimatedCountPaginator` never i
 import json
 import logging
 
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import OperationalError, connections, transaction
 from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 logger = logging.getLogger(__name__)
@@ -143,3 +145,35 @@ def apply_service_error(form, exc) -> None:
             placed = True
     if not placed:
         form.add_error(None, exc.message)
+
+
+class QueueStateFilter(admin.SimpleListFilter):
+    """Open rows by default: the list is an exception queue. A subclass names the timestamp that is
+    empty while a row is open (`closed_field`) and the words for both states."""
+
+    title = _("state")
+    parameter_name = "state"
+    closed_field = ""
+    open_choice = ("open", _("Open"))
+    closed_choice = ("resolved", _("Resolved"))
+
+    def lookups(self, request, model_admin):
+        return [self.open_choice, self.closed_choice, ("all", _("All"))]
+
+    def value(self):
+        return super().value() or self.open_choice[0]
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        if self.value() == self.open_choice[0]:
+            return queryset.filter(**{f"{self.closed_field}__isnull": True})
+        if self.value() == self.closed_choice[0]:
+            return queryset.filter(**{f"{self.closed_field}__isnull": False})
+        return queryset
