@@ -322,7 +322,9 @@ class OrderDetailSerializer(_OrderBaseSerializer):
     billing_address = AddressField(read_only=True)
     shipping_address = AddressField(read_only=True)
     shipping_method = serializers.CharField()
-    pickup_location = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    pickup_location = serializers.CharField(
+        source="pickup_location.code", default=None, allow_null=True, help_text="Store code for click and collect."
+    )
     cancel_reason = serializers.CharField()
     promised_at = serializers.DateTimeField(allow_null=True)
     paid_at = serializers.DateTimeField(allow_null=True)

@@ -323,3 +323,20 @@ def test_twenty_concurrent_deliveries_with_one_idempotency_key_run_it_once(api_u
     assert all(body["code"] == "idempotency_request_in_progress" for body in in_flight)
     assert Order.objects.count() == 1
     assert Order.objects.get().events.filter(type=OrderEventType.IMPORTED).count() == 1
+
+
+def test_a_click_and_collect_order_names_its_store(api_client, channel):
+    from inventory.models import Location
+
+    Location.objects.create(code="lyon-store", name="Lyon store", kind="store", country="FR", store_pickup=True)
+    payload = order_payload(shipping={"method": "collect", "price": "0", "pickup_location": "lyon-store"})
+    response = api_client.post(ORDERS_URL, payload, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["pickup_location"] == "lyon-store"
+    home = api_client.post(ORDERS_URL, order_payload(), format="json").json()
+    assert home["pickup_location"] is None
+    refused = api_client.post(
+        ORDERS_URL, order_payload(shipping={"method": "collect", "pickup_location": "nowhere"}), format="json"
+    )
+    assert refused.status_code == 400
+    assert "shipping.pickup_location" in refused.json()["extra"]["fields"]
