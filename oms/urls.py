@@ -7,6 +7,8 @@ urlpatterns = [
     path("api/v1/", include("orders.api.urls")),
     path("api/v1/inventory/", include("inventory.api.urls")),
     path("api/v1/fulfillment/", include("fulfillment.api.urls")),
+    path("api/v1/billing/", include("billing.api.urls")),
+    path("api/v1/returns/", include("returns.api.urls")),
     path("track/", include("fulfillment.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,0 +1,1 @@
+"""Cockpit pages of billing (filled in by its issue)."""
