@@ -204,7 +204,6 @@ def render_pdf(html: str, *, progress=None) -> bytes:
     return pdf
 
 
-
 # ------------------------------------------------------------------------------------------ pick list
 
 

@@ -1065,7 +1065,15 @@ def shipment_dispatch(
     for order in _quantities_by_order(lines):
         _notify(order, kind="parcels_dispatched", group="dispatch", data={"parcels": [summary]}, merge=("parcels",))
     _publish(shipment, "dispatched", {"items": summary["items"]})
+    _invoice_when_shipped(shipment)
     return shipment
+
+
+def _invoice_when_shipped(shipment: Shipment) -> None:
+    """Billing invoices the parcel after commit, when the orders' policy invoices per shipment."""
+    from billing.tasks import invoice_when_shipped
+
+    invoice_when_shipped(shipment)
 
 
 @transaction.atomic
@@ -1284,6 +1292,7 @@ def shipment_hand_over(*, shipment, actor, reason: str = "") -> Shipment:
     _save(shipment, actor=actor, reason=reason or "Picked up")
     _record_handover(shipment, _lines(shipment), actor=actor, delivered=True)
     _publish(shipment, "picked_up")
+    _invoice_when_shipped(shipment)
     return shipment
 
 

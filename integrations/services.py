@@ -278,7 +278,9 @@ NOTIFICATION_RETRY_BASE_SECONDS = 60
 NOTIFICATION_RETRY_MAX_SECONDS = 3600
 SEND_NOW_PERMISSION = "integrations.change_notification"
 # Each kind has templates/notifications/<kind>_subject.txt, <kind>.txt and <kind>.html.
-NOTIFICATION_KINDS = frozenset({"parcels_dispatched", "delivery_delayed", "ready_for_pickup", "pickup_reminder"})
+NOTIFICATION_KINDS = frozenset(
+    {"parcels_dispatched", "delivery_delayed", "ready_for_pickup", "pickup_reminder", "seller_cancellation"}
+)
 
 
 class NotificationOutcome(enum.StrEnum):
@@ -330,6 +332,10 @@ def notification_render(notification) -> tuple[str, str, str]:
         "store": data.get("store") or "",
         "expires_at": _as_datetime(data.get("expires_at")),
         "promised_at": _as_datetime(data.get("promised_at")),
+        # seller_cancellation: what goes back to the customer (billing's refunds).
+        "refund_amount": data.get("refund_amount") or "",
+        "compensation_amount": data.get("compensation_amount") or "",
+        "currency": data.get("currency") or "",
         "tracking_page_url": tracking_url_for_number(order_number) if order_number else "",
     }
     languages = {code for code, _name in settings.LANGUAGES}

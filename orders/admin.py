@@ -596,9 +596,76 @@ SELECTOR_ACTIONS = {
 }
 
 
+# --- seller cancellation (billing: cancel paid items out of stock and refund them) ----------------
+
+
+class SellerCancelForm(_LineQuantitiesForm):
+    quantity_label = _("open")
+
+    def available(self, line):
+        return line.quantity_open
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.line_fields:
+            self.fields[name].initial = 0  # nothing canceled unless asked
+        del self.fields["reference"]
+        reason = self.fields.pop("reason")
+        self.fields["compensation"] = forms.DecimalField(
+            label=_("Compensation voucher"),
+            required=False,
+            min_value=Decimal("0"),
+            decimal_places=4,
+            max_digits=14,
+            help_text=_("Optional. A voucher on top of the refund, in the order's currency."),
+        )
+        self.fields["reason"] = reason
+
+
+def _seller_cancel(order, user, form):
+    from billing.services.refunds import seller_cancel_lines
+
+    return seller_cancel_lines(
+        order=order,
+        actor=user,
+        quantities=form.quantities(),
+        compensation=form.cleaned_data.get("compensation"),
+        reason=_reason(form),
+    )
+
+
+def seller_cancel_allowed(order: Order, user) -> bool:
+    """Paid, still something open to cancel, and the user may both cancel paid items and request refunds."""
+    return (
+        user.has_perm("billing.request_refund")
+        and user.has_perm("orders.cancel_order")
+        and user.has_perm("orders.cancel_paid_order")
+        and order.amount_paid > 0
+        and order.status
+        not in {OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED, OrderStatus.CANCELED}
+        and any(line.quantity_open > 0 for line in order.lines.all())
+    )
+
+
+ACTIONS["seller_cancel"] = OrderAction(
+    "seller_cancel",
+    _("Seller cancellation (stock-out)"),
+    SellerCancelForm,
+    _seller_cancel,
+    _("Items of order %(number)s canceled; the refund awaits approval."),
+    tone="danger",
+    intro=_(
+        "The units are canceled and their stock released, their price is requested back to the original "
+        "payment (the refund awaits approval) and the customer is told. This cannot be undone."
+    ),
+)
+
+
 def order_available_actions(order: Order, user) -> list[OrderAction]:
     """The cockpit actions `user` may perform on `order` now, in display order."""
     names = {name for key in order_allowed_actions(order=order, user=user) for name in SELECTOR_ACTIONS[key]}
+    if seller_cancel_allowed(order, user):
+        names.add("seller_cancel")
     if not order.tags.all():
         names.discard("untag")  # nothing to remove: no button
     return [action for name, action in ACTIONS.items() if name in names]

@@ -419,6 +419,11 @@ def order_create(
                 return existing, False
         raise
     set_order(order.number)
+    if payment_method in ("store_credit", "voucher"):
+        from billing.services.credits import intake_payment_debit  # billing builds on orders
+
+        # Debits the ledger in this transaction, or refuses the order with a field error.
+        intake_payment_debit(order=order, actor=actor, payment=payment, amount=payment_amount)
 
     line_rows = [
         OrderLine(
@@ -512,7 +517,19 @@ def order_create(
             ],
         )
     events_record(order=order, actor=actor, events=events)
+    if payment_amount > 0:  # billing keeps the payment as a row of its own, and invoices when confirmed
+        from billing.services.payments import payment_intake_record
+
+        payment_intake_record(order=order, actor=actor, payment=payment)
+    _invoice_when_confirmed(order)
     return order, True
+
+
+def _invoice_when_confirmed(order: Order) -> None:
+    """Billing invoices a confirmed order after commit, when its policy invoices per order."""
+    from billing.tasks import invoice_when_confirmed
+
+    invoice_when_confirmed(order)
 
 
 def _tag_get_or_create(name: str) -> Tag:
@@ -625,6 +642,7 @@ def order_mark_paid(
         ],
     )
     events_record(order=order, actor=actor, events=events)
+    _invoice_when_confirmed(order)
     return order
 
 
@@ -649,6 +667,7 @@ def order_accept_on_terms(*, order: Order | int, actor, reason: str = "") -> Ord
         fields=["status", "on_payment_terms", "payment_status", "confirmed_at", "promised_at"],
     )
     events_record(order=order, actor=actor, events=events)
+    _invoice_when_confirmed(order)
     return order
 
 
@@ -689,6 +708,7 @@ def order_accept(*, order: Order | int, actor, reason: str = "") -> Order:
         events += _allocate_stock(order, actor=actor)
     _save(order, actor=actor, reason=reason or "Review accepted", fields=["status", "confirmed_at", "promised_at"])
     events_record(order=order, actor=actor, events=events)
+    _invoice_when_confirmed(order)
     return order
 
 
@@ -1078,6 +1098,25 @@ def order_cancel_lines(
     return order
 
 
+@transaction.atomic
+def order_record_refund(*, order: Order | int, actor, amount: Decimal, reference: str = "") -> Order:
+    """Count money given back on the order (called by billing's refund_process, which checks the
+    refund's approval and records its own event in the same transaction). Never above what was paid:
+    the order's check constraint refuses it too."""
+    order = _lock(order)
+    value = quantize(Decimal(amount), order.currency)
+    if value <= 0 or order.amount_refunded + value > order.amount_paid:
+        raise ValidationError(
+            f"A refund of {value} {order.currency} exceeds what was paid on order {order.number}.",
+            code="refund_exceeds_paid",
+            fields={"amount": [f"At most {order.amount_paid - order.amount_refunded} {order.currency}."]},
+        )
+    order.amount_refunded += value
+    order.payment_status = derive_payment_status(order)
+    _save(order, actor=actor, reason=f"Refund {reference}".strip(), fields=["amount_refunded", "payment_status"])
+    return order
+
+
 def order_can_cancel(order: Order, actor) -> bool:
     from orders.models import _can_cancel
 
@@ -1442,3 +1481,108 @@ def orders_complete_due(*, actor, limit: int = 500) -> int:
         except (TransitionRefused, PermissionDeniedError):
             continue
     return done
+
+
+# --- returns: exchanges -----------------------------------------------------------------------
+
+EXCHANGE_STATES = {OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED, OrderStatus.DELIVERED}
+
+
+@transaction.atomic
+def order_add_exchange_line(
+    *,
+    order: Order | int,
+    actor,
+    product: Product,
+    quantity: int,
+    unit_price,
+    replaces_line: OrderLine | int,
+    reason: str,
+) -> tuple[OrderLine, OrderHold]:
+    """Add the line a return exchanges shipped units for, held until the returned goods arrive.
+
+    Mirrors `order_substitute_line`: the new line snapshots the product with the replaced line's
+    tax rate and a share of its discount. The shipped units stay shipped (they come back through
+    the return); the order gets one manual hold (reused when one is active), which the return
+    releases once the goods are inspected as resellable. The order's status is left as it is: a
+    shipped or delivered order needs an orders transition to ship the new line (not here yet).
+    The new line's stock is reserved here (sourced like any line).
+    """
+    order = _lock(order)
+    _require_perm(actor, "returns.add_returnrequest", "exchange items")
+    if order.status not in EXCHANGE_STATES:
+        raise TransitionRefused(
+            f"Cannot exchange items of order {order.number}: it is {order.get_status_display().lower()}.",
+            extra={"transition": "exchange", "status": order.status},
+        )
+    lines = _lock_lines(order)
+    line_id = replaces_line.pk if isinstance(replaces_line, OrderLine) else replaces_line
+    original = next((candidate for candidate in lines if candidate.pk == line_id), None)
+    if original is None:
+        raise ValidationError("Unknown line.", code="unknown_line", fields={"line": ["Not a line of this order."]})
+    _clean_quantities(
+        lines, {original.pk: quantity}, available=lambda candidate: candidate.quantity_shipped, field="quantity"
+    )
+    price = to_decimal(unit_price, field="unit_price")
+    if price < 0:
+        raise ValidationError("Invalid price.", fields={"unit_price": ["A price of at least 0 is required."]})
+    discount = quantize(original.discount_amount * quantity / original.quantity, order.currency)
+    amounts = line_amounts(
+        quantity=quantity,
+        unit_price=price,
+        discount=discount,
+        tax_rate=original.tax_rate,
+        includes_tax=order.prices_include_tax,
+        currency=order.currency,
+    )
+    new_line = OrderLine(
+        order=order,
+        line_number=max(candidate.line_number for candidate in lines) + 1,
+        sku=product.sku,
+        name=product.name,
+        product=product,
+        attributes={"exchange_for": {"line": original.line_number, "sku": original.sku}},
+        quantity=quantity,
+        unit_price=price,
+        discount_amount=discount,
+        promotion=original.promotion,
+        tax_rate=original.tax_rate,
+        total_net=amounts.net,
+        tax_amount=amounts.tax,
+        total_gross=amounts.gross,
+    )
+    stamp(new_line, actor=actor, reason=reason)
+    new_line.save()
+    lines.append(new_line)
+    if not order.is_test:
+        # The exchanged product is kept for the customer now (what no location has is promised or
+        # reported as a shortage by the sourcing, like any line).
+        inventory.order_allocate(order=order, lines=[new_line], actor=actor)
+    order.fulfillment_status = derive_fulfillment_status(lines)
+    _save(order, actor=actor, reason=reason, fields=["fulfillment_status"])
+    # A return's order has shipped, so `order_hold` (before shipping only) does not apply.
+    hold = (
+        OrderHold.objects.select_for_update()
+        .filter(order=order, reason=HoldReason.MANUAL, released_at__isnull=True)
+        .first()
+    )
+    if hold is None:
+        hold = OrderHold(order=order, reason=HoldReason.MANUAL, note=reason, placed_by=actor)
+        stamp(hold, actor=actor, reason=reason)
+        hold.save()
+    event_record(
+        order=order,
+        actor=actor,
+        type=OrderEventType.HOLD_PLACED,
+        reason=reason,
+        payload={
+            "hold": hold.pk,
+            "reason": HoldReason.MANUAL,
+            "exchange_line": new_line.line_number,
+            "sku": product.sku,
+            "quantity": quantity,
+            "replaces_line": original.line_number,
+            "replaces_sku": original.sku,
+        },
+    )
+    return new_line, hold

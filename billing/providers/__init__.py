@@ -1,0 +1,1 @@
+"""Payment-provider adapters (`base.PaymentProvider`); `base.get_provider(code)` finds one."""

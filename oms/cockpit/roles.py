@@ -31,6 +31,11 @@ _SUPPORT_L1 = [
     "orders.cancel_order",
     "fulfillment.view_*",
     "fulfillment.resolve_short_pick",
+    "returns.view_*",
+    "returns.add_returnrequest",
+    "returns.cancel_returnrequest",
+    "billing.view_*",
+    "billing.request_refund",
 ]
 
 ROLES: dict[str, list[str]] = {
@@ -49,6 +54,9 @@ ROLES: dict[str, list[str]] = {
         "fulfillment.cancel_shipment",
         "fulfillment.track_shipment",
         "integrations.change_notification",
+        "returns.approve_returnrequest",
+        "returns.refuse_returnrequest",
+        "returns.close_returnrequest",
     ],
     WAREHOUSE: [
         *_VIEW_ORDERS,
@@ -72,6 +80,13 @@ ROLES: dict[str, list[str]] = {
         "fulfillment.track_shipment",
         "fulfillment.hand_over_shipment",
         "fulfillment.cancel_shipment",
+        # Inspecting a return restocks, credits and asks for the refund (finance approves it).
+        "returns.view_*",
+        "returns.receive_returnrequest",
+        "returns.inspect_returnrequest",
+        "billing.issue_invoice",
+        "billing.issue_creditnote",
+        "billing.request_refund",
     ],
     FINANCE: [
         *_VIEW_ORDERS,
@@ -81,6 +96,17 @@ ROLES: dict[str, list[str]] = {
         "orders.add_note",
         "orders.place_hold",
         "integrations.view_*",
+        "billing.view_*",
+        "billing.issue_invoice",
+        "billing.issue_creditnote",
+        "billing.export_invoice",
+        "billing.request_refund",
+        "billing.approve_refund",
+        "billing.add_export",
+        "billing.add_dispute",
+        "billing.change_dispute",
+        "returns.view_*",
+        "returns.close_returnrequest",
     ],
     FINANCE_MANAGER: [
         *_VIEW_ORDERS,
@@ -98,6 +124,9 @@ ROLES: dict[str, list[str]] = {
         "orders.cancel_paid_order",
         "orders.approve_order",
         "integrations.view_*",
+        "billing.*",
+        "returns.view_*",
+        "returns.close_returnrequest",
     ],
     ADMINISTRATOR: [
         "orders.*",
@@ -137,6 +166,13 @@ ROLES: dict[str, list[str]] = {
         "fulfillment.dispatch_shipment",
         "fulfillment.track_shipment",
         "fulfillment.hand_over_shipment",
+        "returns.view_*",
+        "returns.add_returnrequest",
+        "returns.receive_returnrequest",
+        "returns.inspect_returnrequest",
+        "billing.view_*",
+        "billing.issue_invoice",
+        "billing.add_paymentevent",
     ],
 }
 

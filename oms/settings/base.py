@@ -6,6 +6,7 @@ tasks run eagerly, so that `make run` works on a machine with nothing installed.
 """
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -255,3 +256,71 @@ CELERY_BEAT_SCHEDULE.update(
 )
 # Where customers reach this OMS: links in their emails (the parcel tracking page) start with it.
 OMS_PUBLIC_URL = os.environ.get("OMS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- accounting exports ----------------------------------------------------------------------------
+# The chart of accounts the FEC journal is written with (French PCG). Sales and VAT accounts are
+# chosen per tax rate, keyed by the rate in percent as written here ("20", "5.5"); a rate not listed
+# goes to the default account.
+OMS_ACCOUNTING = {
+    "siren": os.environ.get("OMS_ACCOUNTING_SIREN", "000000000"),
+    "currency": "EUR",  # the books' currency: other currencies fill Montantdevise / Idevise
+    "journal_code": "VE",
+    "journal_label": "Ventes",
+    "customer_account": "411000",
+    "customer_account_label": "Clients",
+    "customer_aux_prefix": "C",  # CompAuxNum = prefix + the customer's id
+    "sales_accounts": {"20": "706200", "10": "706100", "5.5": "706055", "2.1": "706021", "0": "706000"},
+    "sales_account_default": "706000",
+    "sales_account_label": "Ventes de marchandises",
+    "vat_accounts": {"20": "445712", "10": "445711", "5.5": "445710", "2.1": "445702"},
+    "vat_account_default": "445700",
+    "vat_account_label": "TVA collectée",
+    "fec_encoding": "utf-8",
+}
+# Exports of up to this many documents download at once (streamed); larger ones run in the background.
+OMS_EXPORT_STREAM_ROWS = int(os.environ.get("OMS_EXPORT_STREAM_ROWS", "5000"))
+
+# --- refunds, store credit, vouchers -------------------------------------------------------------
+# A refund above this amount (in the order's currency) needs a second person holding
+# billing.approve_large_refund; the requester never approves their own refund, whatever the amount.
+OMS_REFUND_SECOND_APPROVER_ABOVE = Decimal(os.environ.get("OMS_REFUND_SECOND_APPROVER_ABOVE", "100.00"))
+# Vouchers issued as refunds or compensation stay valid this many days.
+OMS_VOUCHER_VALID_DAYS = int(os.environ.get("OMS_VOUCHER_VALID_DAYS", "365"))
+
+# --- billing: invoices and payments ------------------------------------------------------------------
+# The seller's legal details, printed on every invoice and credit note (a snapshot at issue).
+OMS_SELLER = {
+    "name": os.environ.get("OMS_SELLER_NAME", "OMS Demo SAS"),
+    "address": [
+        line
+        for line in os.environ.get("OMS_SELLER_ADDRESS", "12 rue du Commerce|75015 Paris|France").split("|")
+        if line
+    ],
+    "vat_number": os.environ.get("OMS_SELLER_VAT_NUMBER", "FR40123456789"),
+    "siret": os.environ.get("OMS_SELLER_SIRET", "12345678900017"),
+    "legal_form": os.environ.get("OMS_SELLER_LEGAL_FORM", "SAS au capital de 10 000 €"),
+    "registration": os.environ.get("OMS_SELLER_REGISTRATION", "RCS Paris 123 456 789"),
+    "iban": os.environ.get("OMS_SELLER_IBAN", "FR76 3000 6000 0112 3456 7890 189"),
+    "bic": os.environ.get("OMS_SELLER_BIC", "AGRIFRPP"),
+    "email": os.environ.get("OMS_SELLER_EMAIL", "billing@oms.invalid"),
+}
+# Without a billing policy for the customer or the channel: "shipment" (an invoice per parcel, when it
+# ships) or "order" (one invoice when the order is confirmed); "immediate" terms.
+OMS_INVOICE_DEFAULT_TRIGGER = os.environ.get("OMS_INVOICE_DEFAULT_TRIGGER", "shipment")
+# Invoices are issued by themselves (a Celery task after the commit that confirms or ships).
+OMS_INVOICE_AUTO = env_bool("OMS_INVOICE_AUTO", True)
+# The provider of payments that arrive with an order and name none.
+OMS_PAYMENT_DEFAULT_PROVIDER = os.environ.get("OMS_PAYMENT_DEFAULT_PROVIDER", "sandbox")
+OMS_PAYMENT_SANDBOX_FAIL_REFUNDS = env_bool("OMS_PAYMENT_SANDBOX_FAIL_REFUNDS", False)
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["ExportKindEnum"] = "billing.models.ExportKind"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "RefundReasonEnum": "billing.models.RefundReason",
+        "RefundMethodEnum": "billing.models.RefundMethod",
+        "RefundStatusEnum": "billing.models.RefundStatus",
+        "ReturnReasonEnum": "returns.choices.ReturnReason",
+        "ReturnMethodEnum": "returns.choices.ReturnMethod",
+        "ReturnStatusEnum": "returns.choices.ReturnStatus",
+        "OrderStatusEnum": "orders.choices.OrderStatus",
+    }
+)

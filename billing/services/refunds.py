@@ -1,0 +1,586 @@
+"""Refunds: requested with a reason, approved by someone else, processed once, tied to a credit note.
+
+The rules every entry point (cockpit, API, command, returns, seller cancellation) goes through:
+
+- `refund_request`: billing.request_refund; the amount is positive and, with every refund of the
+  order still open or processed, never above what was captured on the order's payments. The
+  order's Payment rows are locked FOR UPDATE first, so two requests at the same moment are checked
+  one after the other (the second sees the first).
+- `refund_approve`: billing.approve_refund; the approver is never the requester (the database also
+  refuses it), and above settings.OMS_REFUND_SECOND_APPROVER_ABOVE the approver also holds
+  billing.approve_large_refund.
+- `refund_process`: the money moves once. To the original method through the provider adapter
+  (the refund number is the idempotency key, so a retry after a crash is not paid twice); to store
+  credit or a voucher through the ledgers. Processing a processed refund is a no-op; a provider
+  failure is recorded on the refund (status failed, reason), which can be processed again.
+
+A compensation paid as a voucher is a gift, not money back: it is not counted against what was
+captured, does not change the order's refunded amount and is not credited on an invoice.
+
+Lock order (after the project's order → lines → stock → shipments): the order, then its payments
+(by id), then the refund.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from billing.models import CreditNote, Invoice, Payment, PaymentStatus, Refund, RefundMethod, RefundReason, RefundStatus
+from billing.providers.base import get_provider
+from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from oms.core.history import stamp
+from oms.core.logging import set_order
+from oms.core.money import ZERO, quantize, to_decimal
+from oms.core.numbering import format_number, next_unique
+from orders.choices import OrderEventType, OrderStatus
+from orders.events import event_record
+from orders.models import Order
+
+# Order event types of the refund's life (integrations hear them as `order.<type>`).
+REFUND_REQUESTED = OrderEventType.REFUND_REQUESTED
+REFUND_APPROVED = OrderEventType.REFUND_APPROVED
+REFUND_REJECTED = OrderEventType.REFUND_REJECTED
+REFUND_PROCESSED = OrderEventType.REFUND_PROCESSED
+REFUND_FAILED = OrderEventType.REFUND_FAILED
+
+# Refunds that hold part of what was captured: everything not rejected.
+COMMITTED_STATUSES = (RefundStatus.REQUESTED, RefundStatus.APPROVED, RefundStatus.PROCESSED, RefundStatus.FAILED)
+PROCESSABLE_STATUSES = (RefundStatus.APPROVED, RefundStatus.FAILED)
+REJECTABLE_STATUSES = (RefundStatus.REQUESTED, RefundStatus.APPROVED, RefundStatus.FAILED)
+MAX_NOTE = 2_000
+
+
+class RefundRefused(ConflictError):
+    default_code = "refund_refused"
+
+
+# --- building blocks ---------------------------------------------------------------------------
+
+
+def _require_perm(actor, perm: str, action: str) -> None:
+    if actor is None or not actor.has_perm(perm):
+        raise PermissionDeniedError(
+            f"You do not have permission to {action}.", code="permission_denied", extra={"permission": perm}
+        )
+
+
+def is_gift(refund: Refund) -> bool:
+    """A compensation voucher: given on top, not paid back from what was captured."""
+    return refund.reason == RefundReason.COMPENSATION and refund.method == RefundMethod.VOUCHER
+
+
+def _gift_q() -> Q:
+    return Q(reason=RefundReason.COMPENSATION, method=RefundMethod.VOUCHER)
+
+
+def second_approver_threshold() -> Decimal:
+    return Decimal(str(settings.OMS_REFUND_SECOND_APPROVER_ABOVE))
+
+
+def needs_second_approver(refund: Refund) -> bool:
+    return refund.amount > second_approver_threshold()
+
+
+def _order(order: Order | int | str) -> Order:
+    if isinstance(order, Order):
+        return order
+    lookup = {"number": order} if isinstance(order, str) and not order.isdigit() else {"pk": int(order)}
+    found = Order.objects.filter(**lookup).first()
+    if found is None:
+        raise NotFoundError("Order not found.", code="order_not_found")
+    return found
+
+
+def _lock_order(order_id: int) -> Order:
+    order = Order.objects.select_for_update(of=("self",)).select_related("customer").get(pk=order_id)
+    set_order(order.number)
+    return order
+
+
+def _lock_payments(order_id: int) -> list[Payment]:
+    return list(Payment.objects.select_for_update().filter(order_id=order_id).order_by("pk"))
+
+
+def _refund_id(refund: Refund | int | str) -> int:
+    if isinstance(refund, Refund):
+        return refund.pk
+    if isinstance(refund, str) and not refund.isdigit():
+        pk = Refund.objects.filter(number=refund).values_list("pk", flat=True).first()
+        if pk is None:
+            raise NotFoundError(f"Refund {refund} not found.", code="refund_not_found")
+        return pk
+    return int(refund)
+
+
+def _lock_refund(refund_id: int) -> Refund:
+    try:
+        refund = Refund.objects.select_for_update(of=("self",)).select_related("order").get(pk=refund_id)
+    except Refund.DoesNotExist:
+        raise NotFoundError("Refund not found.", code="refund_not_found") from None
+    set_order(refund.order.number)
+    return refund
+
+
+def _save(refund: Refund, *, actor, reason: str, fields: list[str]) -> None:
+    stamp(refund, actor=actor, reason=reason)
+    refund.save(update_fields=fields)
+
+
+def _payload(refund: Refund, **extra) -> dict:
+    return {
+        "refund": refund.number,
+        "amount": str(refund.amount),
+        "currency": refund.currency,
+        "method": refund.method,
+        "reason": refund.reason,
+        "status": refund.status,
+        **extra,
+    }
+
+
+def refund_ceiling(order: Order, payments: list[Payment] | None = None) -> dict[str, Decimal]:
+    """What was captured, what open and processed refunds hold, and what is left to request."""
+    if payments is None:
+        payments = list(Payment.objects.filter(order=order))
+    captured = sum((p.amount_captured for p in payments), ZERO)
+    committed = (
+        Refund.objects.filter(order=order, status__in=COMMITTED_STATUSES)
+        .exclude(_gift_q())
+        .aggregate(total=Sum("amount"))["total"]
+        or ZERO
+    )
+    captured, committed = quantize(captured, order.currency), quantize(committed, order.currency)
+    return {"captured": captured, "committed": committed, "available": max(captured - committed, ZERO)}
+
+
+def _payment_for(payments: list[Payment], amount: Decimal, order: Order) -> Payment:
+    """The captured payment that still covers the amount (oldest first), net of refunds open on it."""
+    open_by_payment = dict(
+        Refund.objects.filter(
+            order=order, payment__isnull=False, status__in=PROCESSABLE_STATUSES + (RefundStatus.REQUESTED,)
+        )
+        .values("payment")
+        .annotate(total=Sum("amount"))
+        .values_list("payment", "total")
+    )
+    for payment in payments:
+        if payment.amount_captured - payment.amount_refunded - open_by_payment.get(payment.pk, ZERO) >= amount:
+            return payment
+    raise ValidationError(
+        "No single payment of the order covers this amount: split the refund.",
+        code="refund_split_required",
+        fields={"amount": ["No single payment covers this amount; request one refund per payment."]},
+    )
+
+
+# --- request -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def refund_request(
+    *,
+    order: Order | int | str,
+    actor,
+    amount,
+    reason: str,
+    method: str = RefundMethod.ORIGINAL,
+    credit_note: CreditNote | None = None,
+    note: str = "",
+) -> Refund:
+    _require_perm(actor, "billing.request_refund", "request refunds")
+    order = _order(order)
+    errors: dict[str, list[str]] = {}
+    if reason not in RefundReason.values:
+        errors["reason"] = [f"One of: {', '.join(RefundReason.values)}."]
+    if method not in RefundMethod.values:
+        errors["method"] = [f"One of: {', '.join(RefundMethod.values)}."]
+    try:
+        value = quantize(to_decimal(amount, field="amount"), order.currency)
+    except (ValidationError, ArithmeticError):
+        errors["amount"] = ["A valid number is required."]
+        value = ZERO
+    else:
+        if value <= 0:
+            errors["amount"] = ["Must be greater than 0."]
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        errors["note"] = [f"At most {MAX_NOTE} characters."]
+    if credit_note is not None and credit_note.order_id != order.pk:
+        errors["credit_note"] = ["This credit note belongs to another order."]
+    if errors:
+        raise ValidationError("The refund is not valid.", code="invalid_refund", fields=errors)
+
+    # Serializes concurrent requests on one order: the second waits here and then sees the first.
+    payments = _lock_payments(order.pk)
+    set_order(order.number)
+    gift = reason == RefundReason.COMPENSATION and method == RefundMethod.VOUCHER
+    payment = None
+    if not gift:
+        ceiling = refund_ceiling(order, payments)
+        if value > ceiling["available"]:
+            raise ValidationError(
+                f"Refunds of order {order.number} would exceed what was captured: {ceiling['available']} "
+                f"{order.currency} is left to refund ({ceiling['captured']} captured, "
+                f"{ceiling['committed']} already requested or refunded).",
+                code="refund_exceeds_captured",
+                fields={"amount": [f"At most {ceiling['available']} {order.currency}."]},
+                extra={k: str(v) for k, v in ceiling.items()},
+            )
+        if method == RefundMethod.ORIGINAL:
+            payment = _payment_for([p for p in payments if p.amount_captured > 0], value, order)
+    if credit_note is not None:
+        credited = (
+            Refund.objects.filter(credit_note=credit_note, status__in=COMMITTED_STATUSES).aggregate(
+                total=Sum("amount")
+            )["total"]
+            or ZERO
+        )
+        left = quantize(credit_note.total_gross - credited, order.currency)
+        if value > left:
+            raise ValidationError(
+                f"Credit note {credit_note.number} has {left} {order.currency} left to refund.",
+                code="refund_exceeds_credit_note",
+                fields={"amount": [f"At most {left} {order.currency}."]},
+            )
+    year = timezone.localdate().year
+    refund = Refund(
+        number=format_number("RFD", year, next_unique("refund", year)),
+        order=order,
+        payment=payment,
+        credit_note=credit_note,
+        amount=value,
+        currency=order.currency,
+        method=method,
+        reason=reason,
+        note=note,
+        status=RefundStatus.REQUESTED,
+        requested_by=actor,
+    )
+    refund.full_clean(exclude=["number"])
+    stamp(refund, actor=actor, reason=note or str(RefundReason(reason).label))
+    refund.save(force_insert=True)
+    event_record(
+        order=order,
+        actor=actor,
+        type=REFUND_REQUESTED,
+        reason=note,
+        payload=_payload(refund, second_approver=needs_second_approver(refund)),
+    )
+    return refund
+
+
+# --- approval ----------------------------------------------------------------------------------
+
+
+def refund_can_approve(refund: Refund, actor) -> tuple[bool, str]:
+    """Whether `actor` may approve this refund now, and why not (the cockpit shows the reason)."""
+    if actor is None or not actor.has_perm("billing.approve_refund"):
+        return False, "You do not have permission to approve refunds."
+    if refund.requested_by_id == actor.pk:
+        return False, f"Refund {refund.number} was requested by you: another person must approve it."
+    if needs_second_approver(refund) and not actor.has_perm("billing.approve_large_refund"):
+        return False, (
+            f"Refund {refund.number} is above {second_approver_threshold()} {refund.currency}: it needs a "
+            "finance manager's approval (billing.approve_large_refund)."
+        )
+    return True, ""
+
+
+@transaction.atomic
+def refund_approve(*, refund: Refund | int | str, actor, note: str = "") -> Refund:
+    _require_perm(actor, "billing.approve_refund", "approve refunds")
+    refund = _lock_refund(_refund_id(refund))
+    if refund.requested_by_id == actor.pk:
+        raise PermissionDeniedError(
+            f"Refund {refund.number} was requested by you: another person must approve it.",
+            code="approver_is_requester",
+            extra={"refund": refund.number},
+        )
+    if needs_second_approver(refund) and not actor.has_perm("billing.approve_large_refund"):
+        raise PermissionDeniedError(
+            f"Refund {refund.number} is above {second_approver_threshold()} {refund.currency}: it needs the "
+            "approval of a finance manager (billing.approve_large_refund).",
+            code="second_approver_required",
+            extra={"refund": refund.number, "threshold": str(second_approver_threshold())},
+        )
+    if refund.status != RefundStatus.REQUESTED:
+        raise RefundRefused(
+            f"Cannot approve refund {refund.number}: it is {refund.get_status_display().lower()}.",
+            code="refund_not_awaiting_approval",
+            extra={"status": refund.status},
+        )
+    refund.status = RefundStatus.APPROVED
+    refund.approved_by = actor
+    refund.approved_at = timezone.now()
+    _save(refund, actor=actor, reason=note or "Approved", fields=["status", "approved_by", "approved_at"])
+    event_record(order=refund.order, actor=actor, type=REFUND_APPROVED, reason=note, payload=_payload(refund))
+    return refund
+
+
+@transaction.atomic
+def refund_reject(*, refund: Refund | int | str, actor, reason: str = "") -> Refund:
+    """Refused by finance (any approver, the requester included: withdrawing is always allowed)."""
+    refund = _lock_refund(_refund_id(refund))
+    if actor is None or not (
+        actor.has_perm("billing.approve_refund")
+        or (actor.pk == refund.requested_by_id and actor.has_perm("billing.request_refund"))
+    ):
+        raise PermissionDeniedError("You do not have permission to reject refunds.", code="permission_denied")
+    if refund.status not in REJECTABLE_STATUSES:
+        raise RefundRefused(
+            f"Cannot reject refund {refund.number}: it is {refund.get_status_display().lower()}.",
+            code="refund_not_rejectable",
+            extra={"status": refund.status},
+        )
+    reason = (reason or "").strip()[:MAX_NOTE]
+    refund.status = RefundStatus.REJECTED
+    refund.failure_reason = reason or refund.failure_reason
+    _save(refund, actor=actor, reason=reason or "Rejected", fields=["status", "failure_reason"])
+    event_record(order=refund.order, actor=actor, type=REFUND_REJECTED, reason=reason, payload=_payload(refund))
+    return refund
+
+
+# --- processing --------------------------------------------------------------------------------
+
+
+def _provider_refund(payment: Payment, amount: Decimal, idempotency_key: str) -> str:
+    """The payment provider's refund (a boundary: the adapter talks to the provider or its sandbox)."""
+    return get_provider(payment.provider).refund(payment, amount, idempotency_key)
+
+
+def _invoice_to_credit(order: Order, amount: Decimal) -> Invoice | None:
+    """The newest invoice of the order with at least `amount` left to credit."""
+    invoices = Invoice.objects.filter(order=order).annotate(credited=Sum("credit_notes__total_gross"))
+    for invoice in invoices.order_by("-issued_at", "-pk"):
+        if invoice.total_gross - (invoice.credited or ZERO) >= amount:
+            return invoice
+    return None
+
+
+def _credit_note_for(refund: Refund, *, actor) -> CreditNote | None:
+    """The refund's credit note: the one given at request, or one issued now by amount when the
+    order has an invoice with enough left on it (nothing invoiced yet: nothing to credit)."""
+    if refund.credit_note_id or is_gift(refund):
+        return refund.credit_note
+    invoice = _invoice_to_credit(refund.order, refund.amount)
+    if invoice is None:
+        return None
+    from billing.services.invoices import credit_note_issue  # billing's invoices, written alongside
+
+    return credit_note_issue(
+        invoice=invoice, actor=actor, reason=refund.reason, amount=refund.amount, note=f"{refund.number} {refund.note}"
+    )
+
+
+@transaction.atomic
+def refund_process(*, refund: Refund | int | str, actor) -> Refund:
+    """Pay an approved refund out (or retry a failed one). A processed refund is returned unchanged."""
+    _require_perm(actor, "billing.approve_refund", "process refunds")
+    refund_id = _refund_id(refund)
+    order_id = Refund.objects.filter(pk=refund_id).values_list("order_id", flat=True).first()
+    if order_id is None:
+        raise NotFoundError("Refund not found.", code="refund_not_found")
+    order = _lock_order(order_id)
+    payments = {p.pk: p for p in _lock_payments(order_id)}
+    refund = _lock_refund(refund_id)
+    if refund.status == RefundStatus.PROCESSED:
+        return refund
+    if refund.status not in PROCESSABLE_STATUSES:
+        raise RefundRefused(
+            f"Cannot process refund {refund.number}: it is {refund.get_status_display().lower()}.",
+            code="refund_not_approved",
+            extra={"status": refund.status},
+        )
+    refund.order = order
+    if not refund.credit_note_id and not is_gift(refund) and Invoice.objects.filter(order=order).exists():
+        # Checked before any money moves: the credit note is issued after the payout, as this actor.
+        _require_perm(actor, "billing.issue_creditnote", "issue the refund's credit note")
+    fields = ["status", "processed_at", "provider_reference", "failure_reason", "credit_note"]
+    if refund.method == RefundMethod.ORIGINAL:
+        payment = payments.get(refund.payment_id)
+        if payment is None or payment.refundable < refund.amount:
+            return _fail(refund, actor=actor, why="The payment no longer covers this refund.", fields=fields)
+        if payment.method in ("store_credit", "voucher"):
+            # Paid from a ledger: the money goes back to the ledger it came from.
+            reference = _to_ledger(refund, order, method=payment.method, actor=actor)
+        else:
+            try:
+                # Inside a savepoint: a failure of the adapter's own bookkeeping leaves ours intact.
+                with transaction.atomic():
+                    reference = _provider_refund(payment, refund.amount, refund.number)
+            except Exception as exc:  # noqa: BLE001 - the provider is a boundary: any failure is recorded
+                return _fail(refund, actor=actor, why=f"{type(exc).__name__}: {exc}", fields=fields)
+        payment.amount_refunded += refund.amount
+        payment.status = (
+            PaymentStatus.REFUNDED
+            if payment.amount_refunded >= payment.amount_captured
+            else PaymentStatus.PARTIALLY_REFUNDED
+        )
+        stamp(payment, actor=actor, reason=f"Refund {refund.number}")
+        payment.save(update_fields=["amount_refunded", "status"])
+        refund.provider_reference = str(reference or "")[:128]
+    else:
+        refund.provider_reference = _to_ledger(refund, order, method=refund.method, actor=actor)
+    refund.credit_note = _credit_note_for(refund, actor=actor)
+    if not is_gift(refund):
+        from orders.services import order_record_refund
+
+        order_record_refund(order=order, actor=actor, amount=refund.amount, reference=refund.number)
+    refund.status = RefundStatus.PROCESSED
+    refund.processed_at = timezone.now()
+    refund.failure_reason = ""
+    _save(refund, actor=actor, reason="Processed", fields=fields)
+    event_record(
+        order=order,
+        actor=actor,
+        type=REFUND_PROCESSED,
+        payload=_payload(
+            refund,
+            provider_reference=refund.provider_reference,
+            credit_note=refund.credit_note.number if refund.credit_note_id else None,
+        ),
+    )
+    return refund
+
+
+def _to_ledger(refund: Refund, order: Order, *, method: str, actor) -> str:
+    """Credit the customer's store credit, or issue a voucher; returns the reference to keep."""
+    from billing.services.credits import store_credit_add, voucher_issue
+
+    if method == RefundMethod.STORE_CREDIT:
+        entry = store_credit_add(
+            customer=order.customer,
+            currency=refund.currency,
+            amount=refund.amount,
+            actor=actor,
+            refund=refund,
+            order=order,
+        )
+        return f"store-credit:{entry.pk}"
+    voucher = voucher_issue(
+        customer=order.customer, currency=refund.currency, amount=refund.amount, actor=actor, refund=refund, order=order
+    )
+    return voucher.code
+
+
+def _fail(refund: Refund, *, actor, why: str, fields: list[str]) -> Refund:
+    refund.status = RefundStatus.FAILED
+    refund.failure_reason = why[:2000]
+    _save(refund, actor=actor, reason=f"Failed: {why}"[:500], fields=fields)
+    event_record(order=refund.order, actor=actor, type=REFUND_FAILED, reason=why[:500], payload=_payload(refund))
+    return refund
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+def refund_list(*, status: str | list[str] | None = None, order: Order | None = None):
+    refunds = Refund.objects.select_related("order", "payment", "credit_note", "requested_by", "approved_by")
+    if status:
+        refunds = refunds.filter(status__in=[status] if isinstance(status, str) else status)
+    if order is not None:
+        refunds = refunds.filter(order=order)
+    return refunds
+
+
+# --- seller cancellation -----------------------------------------------------------------------
+
+SELLER_CANCELLATION_NOTIFICATION = "seller_cancellation"
+
+
+@dataclass
+class SellerCancellation:
+    order: Order
+    refund: Refund | None
+    compensation: Refund | None
+
+
+@transaction.atomic
+def seller_cancel_lines(
+    *, order: Order | int | str, actor, quantities: dict, compensation: Decimal | None = None, reason: str = ""
+) -> SellerCancellation:
+    """A confirmed stock-out after payment: the lines are canceled (stock released by the orders
+    service), their price is requested back to the original payment (the shipping fee too when
+    nothing is left to ship), a compensation voucher is requested on top when given, and the
+    customer is told. Nothing is approved here: the refunds wait in the finance queue."""
+    _require_perm(actor, "billing.request_refund", "cancel paid items and refund them")
+    from orders.choices import CancelReason
+    from orders.services import order_cancel_lines
+
+    order = _order(order)
+    if order.amount_paid <= 0:
+        raise RefundRefused(
+            f"Order {order.number} is not paid: cancel its items without a refund.", code="order_not_paid"
+        )
+    if compensation not in (None, ""):
+        try:
+            compensation = quantize(to_decimal(compensation, field="compensation"), order.currency)
+        except ValidationError:
+            raise ValidationError(
+                "The compensation is not valid.", fields={"compensation": ["A valid number is required."]}
+            ) from None
+        if compensation < 0:
+            raise ValidationError("The compensation is not valid.", fields={"compensation": ["Must be at least 0."]})
+    before = {line.pk: line.quantity_canceled for line in order.lines.all()}
+    order = order_cancel_lines(
+        order=order,
+        actor=actor,
+        quantities=quantities,
+        reason_code=CancelReason.OUT_OF_STOCK,
+        reason=reason or "Seller cancellation: out of stock",
+        payload={"seller_cancellation": True},
+    )
+    lines = list(order.lines.order_by("line_number"))
+    items, due = [], ZERO
+    for line in lines:
+        canceled = line.quantity_canceled - before.get(line.pk, 0)
+        if canceled > 0:
+            items.append({"sku": line.sku, "name": line.name, "quantity": canceled})
+            due += quantize(line.total_gross * canceled / line.quantity, order.currency)
+    if order.status == OrderStatus.CANCELED:
+        due = None  # nothing ships at all: everything still refundable goes back, shipping included
+    available = refund_ceiling(order)["available"]
+    amount = available if due is None else min(due, available)
+    refund = None
+    if amount > 0:
+        refund = refund_request(
+            order=order,
+            actor=actor,
+            amount=amount,
+            reason=RefundReason.SELLER_CANCELLATION,
+            method=RefundMethod.ORIGINAL,
+            note=reason,
+        )
+    gift = None
+    if compensation:
+        gift = refund_request(
+            order=order,
+            actor=actor,
+            amount=compensation,
+            reason=RefundReason.COMPENSATION,
+            method=RefundMethod.VOUCHER,
+            note=reason or "Compensation for canceled items",
+        )
+    from integrations.services import notification_queue
+
+    notification_queue(
+        kind=SELLER_CANCELLATION_NOTIFICATION,
+        recipient=order.email,
+        group_key=f"seller_cancellation:{order.number}",
+        data={
+            "order": order.number,
+            "items": items,
+            "refund_amount": str(refund.amount) if refund else "",
+            "compensation_amount": str(gift.amount) if gift else "",
+            "currency": order.currency,
+        },
+        locale=order.locale,
+        order_number=order.number,
+        is_test=order.is_test,
+        merge=("items",),
+    )
+    return SellerCancellation(order=order, refund=refund, compensation=gift)
