@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
 
-from babel.numbers import format_currency
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -31,8 +30,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import Truncator
-from django.utils.translation import get_language, ngettext, to_locale
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from fulfillment import selectors, services
@@ -43,7 +42,15 @@ from fulfillment.documents import natural_bin_key
 from fulfillment.models import ConsolidationRule, Shipment, ShipmentLine, ShortPick, TrackingUpdate, Wave
 from inventory.admin import ActiveLocationFilter
 from inventory.models import Location, Product, StockItem
-from oms.core.admin import AuditedAdmin, EstimatedCountPaginator, QueueStateFilter, apply_service_error
+from oms.core.admin import (  # noqa: F401 (shared cockpit helpers)
+    AuditedAdmin,
+    EstimatedCountPaginator,
+    QueueStateFilter,
+    apply_service_error,
+    badge,
+    money,
+    short_datetime,
+)
 from oms.core.errors import ApplicationError
 from oms.core.numbering import format_number
 from orders.addresses import format_address
@@ -98,22 +105,8 @@ CANCELABLE_STATUSES = (S.PENDING, S.PICKING, S.SHORT_PICKED, S.PACKED)
 RENDERING = (WaveRender.QUEUED, WaveRender.RENDERING)
 
 
-def badge(label, tone: str = "muted", *, title: str = ""):
-    return format_html('<span class="oms-badge oms-badge--{}" title="{}">{}</span>', tone, title, label)
-
-
 def shipment_badge(shipment: Shipment):
     return badge(shipment.get_status_display(), SHIPMENT_TONES.get(shipment.status, "muted"))
-
-
-def short_datetime(value) -> str:
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
-
-
-def money(amount, currency: str) -> str:
-    if amount is None:
-        return ""
-    return format_currency(amount, currency, locale=to_locale(get_language() or "en"))
 
 
 def _url(name: str, *args, query: dict | None = None) -> str:

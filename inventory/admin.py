@@ -51,7 +51,7 @@ from inventory.models import (
     TransitTime,
 )
 from inventory.selectors import sourcing_decision_latest
-from oms.core.admin import AuditedAdmin, EstimatedCountPaginator, apply_service_error
+from oms.core.admin import AuditedAdmin, EstimatedCountPaginator, apply_service_error, badge, short_datetime  # noqa: F401 (shared cockpit helpers)
 from oms.core.errors import ApplicationError
 from orders.models import Channel, Order
 
@@ -82,14 +82,6 @@ COUNT_TONES = {
     CycleCount.Status.APPLIED: "ok",
     CycleCount.Status.CANCELED: "void",
 }
-
-
-def badge(label, tone: str = "muted", *, title: str = ""):
-    return format_html('<span class="oms-badge oms-badge--{}" title="{}">{}</span>', tone, title, label)
-
-
-def short_datetime(value) -> str:
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def signed(value: int):

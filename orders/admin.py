@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from babel.numbers import format_currency
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -24,14 +23,22 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
-from django.utils.translation import get_language, to_locale
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from fulfillment.admin import order_shipments_panel
 from inventory.admin import order_sourcing_panel
-from oms.core.admin import AuditedAdmin, EstimatedCountPaginator, QueueStateFilter, apply_service_error
+from oms.core.admin import (  # noqa: F401 (shared cockpit helpers)
+    AuditedAdmin,
+    EstimatedCountPaginator,
+    QueueStateFilter,
+    apply_service_error,
+    badge,
+    money,
+    short_datetime,
+)
 from oms.core.errors import ApplicationError
 from orders import services
 from orders.addresses import ADDRESS_FIELDS, format_address
@@ -92,21 +99,6 @@ EVENT_TONES = {
     OrderEventType.COMPLETED: "done",
     OrderEventType.NOTE_ADDED: "muted",
 }
-
-
-def badge(label, tone: str = "muted", *, title: str = ""):
-    return format_html('<span class="oms-badge oms-badge--{}" title="{}">{}</span>', tone, title, label)
-
-
-def money(amount, currency: str) -> str:
-    if amount is None:
-        return ""
-    return format_currency(amount, currency, locale=to_locale(get_language() or "en"))
-
-
-def short_datetime(value) -> str:
-    """2026-11-25 23:20 in the cockpit's time zone: short, sortable, unambiguous in every language."""
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def _label(choices, value) -> str:

@@ -8,7 +8,6 @@ finance manager, a refund no longer awaiting approval). Refunds open on the appr
 evidence pack to download.
 """
 
-from babel.numbers import format_currency
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -20,13 +19,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import get_language, ngettext, to_locale
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from billing.models import Dispute, DisputeStatus, Refund, RefundStatus, StoreCreditEntry, Voucher
 from billing.services import disputes as dispute_services
 from billing.services import refunds as services
-from oms.core.admin import AuditedAdmin, EstimatedCountPaginator
+from oms.core.admin import AuditedAdmin, EstimatedCountPaginator, badge, money  # noqa: F401 (shared cockpit helpers)
 from oms.core.errors import ApplicationError
 
 STATUS_TONES = {
@@ -36,14 +35,6 @@ STATUS_TONES = {
     RefundStatus.REJECTED: "void",
     RefundStatus.FAILED: "alert",
 }
-
-
-def badge(label, tone: str = "muted", *, title: str = ""):
-    return format_html('<span class="oms-badge oms-badge--{}" title="{}">{}</span>', tone, title, label)
-
-
-def money(amount, currency: str) -> str:
-    return format_currency(amount, currency, locale=to_locale(get_language() or "en"))
 
 
 class ReadOnlyAdminMixin:

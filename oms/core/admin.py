@@ -13,11 +13,15 @@ runs on every list page (Django ticket #8408). `EstimatedCountPaginator` never i
 import json
 import logging
 
+from babel.numbers import format_currency
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import OperationalError, connections, transaction
+from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.translation import get_language, to_locale
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -177,3 +181,19 @@ class QueueStateFilter(admin.SimpleListFilter):
         if self.value() == self.closed_choice[0]:
             return queryset.filter(**{f"{self.closed_field}__isnull": False})
         return queryset
+
+
+def badge(label, tone: str = "muted", *, title: str = ""):
+    """A coloured status pill of the cockpit (tones are CSS classes of static/oms/cockpit.css)."""
+    return format_html('<span class="oms-badge oms-badge--{}" title="{}">{}</span>', tone, title, label)
+
+
+def money(amount, currency: str) -> str:
+    if amount is None:
+        return ""
+    return format_currency(amount, currency, locale=to_locale(get_language() or "en"))
+
+
+def short_datetime(value) -> str:
+    """2026-11-25 23:20 in the cockpit's time zone: short, sortable, unambiguous in every language."""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
