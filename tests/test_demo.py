@@ -8,6 +8,22 @@ from django.core.management import call_command
 from django.db.models import Count
 from rest_framework.authtoken.models import Token
 
+from billing.models import (
+    BillingPolicy,
+    CreditNote,
+    Dispute,
+    Invoice,
+    InvoiceTrigger,
+    Payment,
+    PaymentTerms,
+    Refund,
+    RefundMethod,
+    RefundStatus,
+    StoreCreditEntry,
+    Voucher,
+)
+from billing.services.invoices import invoice_list
+from billing.services.refunds import second_approver_threshold
 from fulfillment.choices import HANDED_OVER_STATUSES, ShipmentKind, ShipmentStatus, ShortPickResolution, WaveRender
 from fulfillment.models import ConsolidationRule, Shipment, ShipmentLine, ShortPick, TrackingUpdate, Wave
 from integrations.models import OutboxMessage
@@ -16,6 +32,8 @@ from oms.cockpit import roles
 from oms.cockpit.management.commands.seed_demo import PASSWORD, STAFF
 from orders.choices import FulfillmentStatus, OrderEventType, OrderStatus
 from orders.models import Channel, Customer, Order, OrderEvent, OrderHold, OrderLine, OrderNote, Tag
+from returns.choices import ReturnStatus
+from returns.models import ReturnRequest
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -47,6 +65,13 @@ def snapshot() -> dict[str, int]:
         "tracking updates": TrackingUpdate.objects.count(),
         "waves": Wave.objects.count(),
         "consolidation rules": ConsolidationRule.objects.count(),
+        "payments": Payment.objects.count(),
+        "invoices": Invoice.objects.count(),
+        "credit notes": CreditNote.objects.count(),
+        "refunds": Refund.objects.count(),
+        "vouchers": Voucher.objects.count(),
+        "disputes": Dispute.objects.count(),
+        "returns": ReturnRequest.objects.count(),
     }
 
 
@@ -100,6 +125,7 @@ def test_seed_demo_builds_every_status_through_the_services_and_runs_once(client
     assert not Order.objects.filter(status=OrderStatus.COMPLETED, completed_at__isnull=True).exists()
 
     assert_fulfillment_in_every_state()
+    assert_billing_and_returns()
 
     # the output: the summary table and the demo users, clearly labelled
     text = out.getvalue()
@@ -204,3 +230,80 @@ def assert_fulfillment_in_every_state() -> None:
         ShipmentStatus.PENDING
     }
     assert parcels.exclude(tracking_number="").count() == 1
+
+
+def assert_billing_and_returns() -> None:
+    """Money and returns in each state, each reached through the billing and returns services."""
+    # Every order that took money has its payment row.
+    assert not Order.objects.filter(amount_paid__gt=0, payments__isnull=True).exists()
+    assert not Payment.history.filter(history_user__isnull=True).exists()
+
+    # Policies: the web store per parcel, paid at order; the EDI accounts per order, net 30.
+    web = BillingPolicy.objects.get(channel__code="web")
+    assert (web.trigger, web.payment_terms) == (InvoiceTrigger.SHIPMENT, PaymentTerms.IMMEDIATE)
+    edi = BillingPolicy.objects.get(channel__code="edi-reseller")
+    assert (edi.trigger, edi.payment_terms) == (InvoiceTrigger.ORDER, PaymentTerms.NET_30)
+
+    # Every shipped order is invoiced, web orders per parcel, account orders per order.
+    shipped = [OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED]
+    assert not Order.objects.filter(status__in=shipped, invoices__isnull=True).exists()
+    assert Invoice.objects.count() >= 100
+    web_invoices = Invoice.objects.filter(order__channel__code="web")
+    assert web_invoices.filter(shipment__isnull=False).count() >= 30
+    # Without a parcel only what was shipped by hand (a test order, a line sent ahead).
+    for invoice in web_invoices.filter(shipment__isnull=True).select_related("order"):
+        assert invoice.order.is_test or invoice.order.status == OrderStatus.PARTIALLY_SHIPPED, invoice.number
+    assert not Invoice.objects.filter(order__channel__code="edi-reseller", shipment__isnull=False).exists()
+    assert set(Invoice.objects.values_list("issued_by__username", flat=True)) == {"system"}
+    per_year: dict[str, list[int]] = {}
+    for number in Invoice.objects.values_list("number", flat=True):  # INV-<year>-<n>
+        _series, year, sequence = number.split("-")
+        per_year.setdefault(year, []).append(int(sequence))
+    assert all(sorted(seq) == list(range(1, len(seq) + 1)) for seq in per_year.values())  # no gap
+    (overdue,) = invoice_list(overdue=True)
+    assert overdue.payment_terms == PaymentTerms.NET_30 and overdue.order.channel.code == "edi-reseller"
+
+    # Credit notes: by lines (a pricing error), by amount (goodwill), and a return's.
+    by_lines = CreditNote.objects.get(reason="pricing_error")
+    assert by_lines.lines.filter(invoice_line__isnull=False).count() == 1
+    by_amount = CreditNote.objects.get(reason="goodwill")
+    assert not by_amount.lines.filter(invoice_line__isnull=False).exists()
+    assert by_amount.total_gross < by_amount.invoice.total_gross
+
+    # Refunds: processed (to the card, to store credit, a compensation voucher), one awaiting a
+    # finance manager, one a return requested.
+    processed = Refund.objects.filter(status=RefundStatus.PROCESSED)
+    assert {RefundMethod.ORIGINAL, RefundMethod.STORE_CREDIT, RefundMethod.VOUCHER} <= set(
+        processed.values_list("method", flat=True)
+    )
+    assert processed.get(reason="goodwill").credit_note == by_amount
+    assert processed.get(method=RefundMethod.STORE_CREDIT).credit_note == by_lines
+    assert StoreCreditEntry.objects.filter(amount=by_lines.total_gross).exists()
+    assert Voucher.objects.filter(refund__reason="compensation").exists()
+    large = Refund.objects.get(status=RefundStatus.REQUESTED, requested_by__username="finance")
+    assert large.amount > second_approver_threshold()
+    assert Refund.objects.filter(status=RefundStatus.REQUESTED, reason="return").exists()
+    for refund in processed:
+        assert refund.approved_by_id and refund.approved_by_id != refund.requested_by_id
+
+    # A dispute on a delivered order's card payment, its evidence pack generated.
+    dispute = Dispute.objects.get()
+    assert dispute.order.status == OrderStatus.DELIVERED
+    assert dispute.evidence and dispute.evidence.storage.exists(dispute.evidence.name)
+    assert dispute.order.events.filter(type=OrderEventType.DISPUTE_EVIDENCE_GENERATED).exists()
+
+    # Returns: requested, approved with its label, inspected (2 of 3 lines resellable: credited and
+    # refund requested) and refused.
+    statuses = set(ReturnRequest.objects.values_list("status", flat=True))
+    assert {ReturnStatus.REQUESTED, ReturnStatus.APPROVED, ReturnStatus.INSPECTED, ReturnStatus.REFUSED} <= statuses
+    approved = ReturnRequest.objects.get(status=ReturnStatus.APPROVED)
+    assert approved.tracking_number and approved.label.storage.exists(approved.label.name)
+    inspected = ReturnRequest.objects.get(status=ReturnStatus.INSPECTED)
+    lines = list(inspected.lines.order_by("pk"))
+    assert len(lines) == 3
+    assert [line.quantity_resellable == line.quantity for line in lines].count(True) == 2
+    (credit_note,) = inspected.settlement["credit_notes"]
+    assert CreditNote.objects.get(number=credit_note).reason == "return"
+    (refund,) = inspected.settlement["refunds"]
+    assert Refund.objects.get(number=refund).status == RefundStatus.REQUESTED
+    assert ReturnRequest.objects.get(status=ReturnStatus.REFUSED).refusal_reason

@@ -6,13 +6,17 @@ warehouse picks, packs and ships parcels, a 3PL reports its own through the API,
 webhook tracks them, finance records payments and closes), so the timeline, the history and the
 outbox look like production. Fulfillment shows every parcel state: a printed wave at the Paris
 warehouse, short picks (one open, one resolved each way), parcels in transit, delivered and lost,
-store pickups, a consolidated parcel and an order split over two locations. Reproducible (fixed
+store pickups, a consolidated parcel and an order split over two locations. Billing and returns
+follow through `billing.services` and `returns.services`: payment rows, billing policies, invoices
+(one overdue), credit notes by lines and by amount, refunds in each state, a voucher, a dispute with
+its evidence pack, and returns requested, approved, inspected and refused. Reproducible (fixed
 random seed) and idempotent: when the demo orders exist, nothing is created again; the users are
 (re)printed.
 
 DEMO ONLY: the passwords are deterministic and printed. Never run this against production.
 """
 
+import contextlib
 import datetime
 import logging
 import random
@@ -240,6 +244,19 @@ def bin_for(index: int) -> str:
     Bays are not zero-padded, as on the shelf labels: a pick list sorted as text would send the
     picker to A-11 before A-2; ours sorts them naturally."""
     return f"{'ABC'[index // 5]}-{(index % 5) * 3 + 2}-{index % 3 + 1}"
+
+
+@contextlib.contextmanager
+def _backdated(when: datetime.datetime):
+    """Demo only: the clock set back to `when` (time-machine, a development dependency), so that an
+    invoice can have been issued weeks ago; without time-machine, the clock stays as it is."""
+    try:
+        import time_machine
+    except ImportError:
+        yield
+        return
+    with time_machine.travel(when, tick=False):
+        yield
 
 
 @dataclass
@@ -1099,6 +1116,213 @@ class Demo:
             reason="Customer called before the parcel left.",
         )
 
+    # --- billing and returns: invoices, credit notes, refunds, a dispute and returns ----------------
+    def billing_showcase(self, admin) -> dict:
+        """Money after the parcels, each step by its role and through the billing and returns
+        services: payment rows, the billing policies, invoices (one overdue), credit notes, refunds in
+        each state, a compensation voucher, a dispute with its evidence pack, and returns in each state.
+        Returns the showcase's documents by key."""
+        from billing.models import BillingPolicy, InvoiceTrigger, PaymentTerms
+        from billing.services import disputes, invoices, payments, refunds
+
+        u, finance = self.users, self.users["finance"]
+
+        # Payment rows for the orders paid before they had rows (bank transfers recorded by finance).
+        paid = Order.objects.filter(payments__isnull=True).filter(amount_paid__gt=0).order_by("pk")
+        for order in paid.distinct():
+            payments.payments_backfill_for_order(order=order, actor=finance)
+
+        # Billing policies (configuration; no service writes them): the web store invoices each parcel
+        # when it ships, paid at order; the EDI reseller's accounts are invoiced per order, net 30.
+        for code, trigger, terms in (
+            ("web", InvoiceTrigger.SHIPMENT, PaymentTerms.IMMEDIATE),
+            ("edi-reseller", InvoiceTrigger.ORDER, PaymentTerms.NET_30),
+        ):
+            channel = Channel.objects.get(code=code)
+            if not BillingPolicy.objects.filter(channel=channel).exists():
+                policy = BillingPolicy(channel=channel, trigger=trigger, payment_terms=terms)
+                stamp(policy, actor=admin, reason="Demo data")
+                policy.save()
+
+        # Invoices, as the automatic invoicing issues them (the system user). The oldest account
+        # order was invoiced when it was confirmed, weeks ago: net 30 has passed, it is overdue.
+        shown: dict = {}
+        b2b = list(
+            Order.objects.filter(channel__code="edi-reseller", status__in=invoices.INVOICEABLE_STATUSES).order_by(
+                "placed_at", "pk"
+            )
+        )
+        for index, order in enumerate(b2b):
+            if index == 0:
+                with _backdated(order.placed_at + datetime.timedelta(days=1)):
+                    shown["overdue"] = invoices.invoice_for_policy(order=order, actor=self.system)
+            else:
+                invoices.invoice_for_policy(order=order, actor=self.system)
+        shipped = [OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED]
+        for order in Order.objects.filter(status__in=shipped).exclude(channel__code="edi-reseller").order_by("pk"):
+            parcels = (
+                Shipment.objects.filter(lines__order_line__order=order, shipped_at__isnull=False)
+                .exclude(status=ShipmentStatus.CANCELED)
+                .distinct()
+                .order_by("shipped_at", "pk")
+            )
+            for parcel in parcels:
+                invoices.invoice_for_policy(order=order, actor=self.system, shipment=parcel)
+            if not order.invoices.exists():
+                # Shipped by hand (a test order, a line sent ahead): its shipped units.
+                invoices.invoice_issue(order=order, actor=self.system)
+
+        # Delivered web orders paid by card, each used once below.
+        candidates = [
+            order
+            for order in Order.objects.filter(
+                status=OrderStatus.DELIVERED, channel__code__in=["web", "app", "phone"], is_test=False, currency="EUR"
+            )
+            .prefetch_related("lines")
+            .order_by("pk")
+            if order.invoices.exists()
+            and order.payments.filter(amount_captured__gt=0).exists()
+            and not order.shipments.filter(kind="pickup").exists()
+        ]
+
+        def take(predicate=lambda order: True) -> Order:
+            for order in candidates:
+                if predicate(order):
+                    candidates.remove(order)
+                    return order
+            raise RuntimeError("The demo plan has no order left for the billing showcase.")
+
+        def settle(refund, approver=None):
+            approver = approver or (u["finance-manager"] if refunds.needs_second_approver(refund) else u["finance"])
+            refunds.refund_approve(refund=refund, actor=approver, note="Checked against the order.")
+            return refunds.refund_process(refund=refund, actor=approver)
+
+        # Kept for the return inspected line by line: an order of three lines or more.
+        to_inspect = take(lambda o: len([line for line in o.lines.all() if line.quantity_shipped]) >= 3)
+
+        # A pricing error, credited by lines and refunded to store credit.
+        order = take(lambda o: len(o.lines.all()) >= 2)
+        invoice = order.invoices.order_by("pk").first()
+        line = invoice.lines.filter(order_line__isnull=False).order_by("position").first()
+        shown["credit_by_lines"] = invoices.credit_note_issue(
+            invoice=invoice,
+            actor=finance,
+            reason="pricing_error",
+            lines={line.pk: 1},
+            note="The promotion price was not applied to one unit.",
+        )
+        settle(
+            refunds.refund_request(
+                order=order,
+                actor=u["support1"],
+                amount=shown["credit_by_lines"].total_gross,
+                reason="pricing_error",
+                method="store_credit",
+                credit_note=shown["credit_by_lines"],
+                note="Customer prefers store credit.",
+            )
+        )
+
+        # A goodwill gesture for a late parcel: a credit note by amount, refunded to the card.
+        order = take()
+        shown["credit_by_amount"] = invoices.credit_note_issue(
+            invoice=order.invoices.order_by("pk").first(),
+            actor=finance,
+            reason="goodwill",
+            amount="8.00",
+            note="Parcel arrived three days late.",
+        )
+        shown["goodwill"] = settle(
+            refunds.refund_request(
+                order=order,
+                actor=u["support2"],
+                amount="8.00",
+                reason="goodwill",
+                credit_note=shown["credit_by_amount"],
+                note="Parcel arrived three days late.",
+            )
+        )
+
+        # A compensation voucher for a damaged item (on top of what was paid).
+        order = take()
+        settle(
+            refunds.refund_request(
+                order=order,
+                actor=u["support2"],
+                amount="15.00",
+                reason="compensation",
+                method="voucher",
+                note="Mug chipped on arrival; customer keeps it.",
+            )
+        )
+
+        # A large refund finance asked for: a finance manager has to approve it.
+        threshold = refunds.second_approver_threshold()
+        order = take(lambda o: o.amount_paid - o.amount_refunded > threshold + 10)
+        shown["large_refund"] = refunds.refund_request(
+            order=order,
+            actor=finance,
+            amount=min(order.amount_paid - order.amount_refunded, threshold + 50),
+            reason="seller_cancellation",
+            note="Wrong colour sent; customer keeps the goods at our expense.",
+        )
+
+        # The customer's bank disputes a delivered order's card payment: the evidence pack answers it.
+        order = take(lambda o: o.shipments.filter(delivered_at__isnull=False, tracking_updates__isnull=False).exists())
+        payment = order.payments.filter(amount_captured__gt=0).order_by("pk").first()
+        shown["dispute"], _created = disputes.dispute_open(
+            payment=payment,
+            provider_reference=f"dp_demo_{order.number[-6:]}",
+            reason="product_not_received",
+            amount=None,
+            respond_by=self.now + datetime.timedelta(days=10),
+            actor=self.system,
+        )
+        disputes.dispute_evidence_pack(dispute=shown["dispute"], actor=finance)
+
+        shown.update(self._returns(take, to_inspect))
+        return shown
+
+    def _returns(self, take, to_inspect: Order) -> dict:
+        """Returns in each state: requested, approved (label), inspected (2 of 3 lines resellable:
+        credited, refund requested) and refused."""
+        from returns import services as returns
+
+        u = self.users
+
+        def request(order: Order, reason: str, comment: str, count: int | None = None):
+            lines = list(order.lines.filter(quantity_shipped__gt=0).order_by("line_number"))[:count]
+            return returns.return_request(
+                order=order,
+                actor=self.api,  # the web store's returns page
+                lines=[{"line": line, "quantity": 1} for line in lines],
+                reason=reason,
+                customer_comment=comment,
+            )
+
+        requested = request(take(), "wrong_size", "Too small, I will order the L instead.", 1)
+        approved = request(take(), "changed_mind", "Not the colour I expected.", 1)
+        returns.return_approve(request=approved, actor=u["support2"])
+        inspected = request(
+            to_inspect,
+            "defective",
+            "Two items are fine but I no longer need them; one arrived broken.",
+            3,
+        )
+        returns.return_approve(request=inspected, actor=u["support2"])
+        returns.return_receive(request=inspected, actor=u["warehouse"], note="Parcel received at the dock.")
+        lines = list(inspected.lines.order_by("pk"))
+        results = {line.pk: {"resellable": line.quantity} for line in lines[:2]}
+        results[lines[2].pk] = {"damaged": lines[2].quantity}
+        returns.return_inspect(
+            request=inspected, actor=u["warehouse"], results=results, note="One unit broken in the parcel."
+        )
+        refused = request(take(), "changed_mind", "Used it once, not for me.", 1)
+        returns.return_refuse(
+            request=refused, actor=u["support2"], reason="The item was used: it cannot be resold as new."
+        )
+        return {"return_requested": requested, "return_approved": approved, "return_inspected": inspected}
+
 
 class Command(BaseCommand):
     help = (
@@ -1117,12 +1341,16 @@ class Command(BaseCommand):
             self.stdout.write("Demo data already present: nothing created.")
         else:
             # One event log line per step would bury the summary: quiet while seeding.
-            quiet = [logging.getLogger(name) for name in ("orders.events", "inventory", "fulfillment", "weasyprint")]
+            quiet = [
+                logging.getLogger(name)
+                for name in ("orders.events", "inventory", "fulfillment", "billing", "returns", "weasyprint")
+            ]
             levels = [logger.level for logger in quiet]
             for logger in quiet:
                 logger.setLevel(logging.WARNING)
             try:
-                with transaction.atomic():
+                # The automatic invoicing waits for the commit: the demo issues its invoices itself.
+                with override_settings(OMS_INVOICE_AUTO=False), transaction.atomic():
                     demo.create_channels(users["admin"])
                     demo.create_catalog(users["admin"])
                     demo.create_customers(customers, users["admin"])
@@ -1130,6 +1358,7 @@ class Command(BaseCommand):
                         order = demo.create_order(spec)
                         demo.drive(order, spec)
                     demo.fulfillment_showcase(customers, users["admin"])
+                    demo.billing_showcase(users["admin"])
             finally:
                 for logger, level in zip(quiet, levels, strict=True):
                     logger.setLevel(level)
