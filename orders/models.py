@@ -346,6 +346,15 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=status,
+        source=[OrderStatus.SHIPPED, OrderStatus.DELIVERED],
+        target=OrderStatus.PARTIALLY_SHIPPED,
+        permission="orders.ship_order",
+    )
+    def reopen(self):
+        """A line was added after everything shipped (an exchange): there is something to ship again."""
+
+    @transition(
+        field=status,
         source=OrderStatus.SHIPPED,
         target=OrderStatus.DELIVERED,
         conditions=[is_fully_delivered],

@@ -1504,9 +1504,9 @@ def order_add_exchange_line(
     Mirrors `order_substitute_line`: the new line snapshots the product with the replaced line's
     tax rate and a share of its discount. The shipped units stay shipped (they come back through
     the return); the order gets one manual hold (reused when one is active), which the return
-    releases once the goods are inspected as resellable. The order's status is left as it is: a
-    shipped or delivered order needs an orders transition to ship the new line (not here yet).
-    The new line's stock is reserved here (sourced like any line).
+    releases once the goods are inspected as resellable. A shipped or delivered order is reopened
+    (partially shipped) so that the new line ships through a parcel of its own, planned here; the
+    new line's stock is reserved here (sourced like any line).
     """
     order = _lock(order)
     _require_perm(actor, "returns.add_returnrequest", "exchange items")
@@ -1559,7 +1559,11 @@ def order_add_exchange_line(
         # reported as a shortage by the sourcing, like any line).
         inventory.order_allocate(order=order, lines=[new_line], actor=actor)
     order.fulfillment_status = derive_fulfillment_status(lines)
-    _save(order, actor=actor, reason=reason, fields=["fulfillment_status"])
+    before = order.status
+    if order.status in {OrderStatus.SHIPPED, OrderStatus.DELIVERED}:
+        # The new line has to ship: the order is partially shipped again (until it does).
+        _run_transition(order, "reopen", actor=actor, check_permission=False)
+    _save(order, actor=actor, reason=reason, fields=["status", "fulfillment_status"])
     # A return's order has shipped, so `order_hold` (before shipping only) does not apply.
     hold = (
         OrderHold.objects.select_for_update()
@@ -1585,4 +1589,19 @@ def order_add_exchange_line(
             "replaces_sku": original.sku,
         },
     )
+    event_record(
+        order=order,
+        actor=actor,
+        type=OrderEventType.EXCHANGE_LINE_ADDED,
+        reason=reason,
+        payload={
+            "line": new_line.line_number,
+            "sku": product.sku,
+            "quantity": quantity,
+            "from": before,
+            "to": order.status,
+        },
+    )
+    # Its parcel is planned now; waves leave it out while the hold waits for the returned goods.
+    _plan_shipments(order, actor=actor)
     return new_line, hold

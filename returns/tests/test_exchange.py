@@ -80,3 +80,42 @@ def test_exchange_needs_a_product(world, manager):
         )
     assert list(caught.value.extra["fields"]) == ["lines.0.exchange_for"]
     assert not order.lines.filter(sku="CUP-1").exists() and not order.holds.exists()
+
+
+def test_the_exchanged_item_ships_in_its_own_parcel_once_the_return_is_in(world, manager):
+    import datetime
+
+    from django.utils import timezone
+
+    from fulfillment import services as fulfillment
+    from fulfillment.models import Shipment
+    from oms.core.actors import get_system_user
+    from orders.choices import OrderStatus
+
+    order, tee, request = _exchange(world, manager)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PARTIALLY_SHIPPED  # reopened: the cup is still to ship
+    assert order.events.get(type=OrderEventType.EXCHANGE_LINE_ADDED).payload["from"] == OrderStatus.DELIVERED
+    parcel = Shipment.objects.get(order=order, status="pending")
+    assert [(line.order_line.sku, line.quantity) for line in parcel.lines.all()] == [("CUP-1", 1)]
+    system = get_system_user()
+    # Held until the T-shirt is back: no wave takes the parcel.
+    with pytest.raises(Exception, match="No pending shipment"):
+        fulfillment.wave_create(location=parcel.location, actor=system)
+    line = request.lines.get()
+    services.return_approve(request=request, actor=manager)
+    services.return_receive(request=request, actor=manager)
+    services.return_inspect(request=request, actor=manager, results={line.pk: {"resellable": 1}})
+
+    fulfillment.shipment_confirm_picks(shipment=parcel, actor=system, picked={parcel.lines.get().pk: 1})
+    fulfillment.shipment_pack(shipment=parcel, actor=system)
+    parcel = fulfillment.shipment_dispatch(shipment=parcel, actor=system)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SHIPPED
+    at = (timezone.now() + datetime.timedelta(hours=5)).isoformat()
+    event = {"id": "x-1", "tracking_number": parcel.tracking_number, "status": "DELIVERED", "occurred_at": at}
+    fulfillment.carrier_webhook_receive(carrier="sandbox", payload={"events": [event]}, actor=system)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    cup = StockItem.objects.get(product=world.cup, location=parcel.location)
+    assert cup.reserved == 0
