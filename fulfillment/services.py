@@ -515,12 +515,18 @@ def wave_pick_list_data(wave: Wave):
     )
 
 
-def _set_progress(wave_id: int, percent: int, status: str | None = None, **fields) -> None:
-    """Progress is written outside the render's own work so that the cockpit sees it move."""
-    values = {"render_progress": percent, **fields}
-    if status:
-        values["render_status"] = status
-    Wave.objects.filter(pk=wave_id).update(**values)
+def _set_progress(wave_id: int, percent: int) -> None:
+    """Only the percentage (left out of the wave's history): written outside the render's own work so
+    that the cockpit sees it move."""
+    Wave.objects.filter(pk=wave_id).update(render_progress=percent)
+
+
+def _set_render_status(wave_id: int, status: str, *, actor, reason: str, percent: int, error: str = "") -> None:
+    """A render status change is a saved, attributed change of the wave (a history row)."""
+    wave = Wave.objects.get(pk=wave_id)
+    wave.render_status, wave.render_progress, wave.render_error = status, percent, error
+    stamp(wave, actor=actor, reason=reason)
+    wave.save(update_fields=["render_status", "render_progress", "render_error"])
 
 
 def wave_render_pick_list(*, wave: Wave | int, actor) -> Wave:
@@ -529,7 +535,7 @@ def wave_render_pick_list(*, wave: Wave | int, actor) -> Wave:
 
     _require_perm(actor, "fulfillment.print_wave", "print pick lists")
     wave = Wave.objects.select_related("location").get(pk=wave.pk if isinstance(wave, Wave) else wave)
-    _set_progress(wave.pk, 5, WaveRender.RENDERING, render_error="")
+    _set_render_status(wave.pk, WaveRender.RENDERING, actor=actor, reason="Pick list rendering", percent=5)
     try:
         data = wave_pick_list_data(wave)
         _set_progress(wave.pk, 15)
@@ -538,7 +544,9 @@ def wave_render_pick_list(*, wave: Wave | int, actor) -> Wave:
         pdf = render_pdf(html, progress=lambda fraction: _set_progress(wave.pk, 25 + int(fraction * 70)))
     except Exception as exc:
         logger.exception("pick list failed", extra={"wave": wave.number})
-        _set_progress(wave.pk, 0, WaveRender.FAILED, render_error=str(exc)[:2000])
+        _set_render_status(
+            wave.pk, WaveRender.FAILED, actor=actor, reason="Pick list failed", percent=0, error=str(exc)[:2000]
+        )
         raise
     with transaction.atomic():
         wave = Wave.objects.select_for_update().get(pk=wave.pk)
@@ -562,14 +570,12 @@ def wave_print(*, wave: Wave | int, actor) -> Wave:
     ):
         return wave  # already on its way (a request lost with its worker is retried once stale)
     wave.render_requested_at = timezone.now()
-    rows = ShipmentLine.objects.filter(shipment__wave=wave).count()
-    if rows <= settings.OMS_PICKLIST_SYNC_ROWS:
-        wave.render_status = WaveRender.QUEUED
-        wave.save(update_fields=["render_status", "render_requested_at"])
-        return wave_render_pick_list(wave=wave, actor=actor)
     wave.render_status = WaveRender.QUEUED
     wave.render_progress = 0
+    stamp(wave, actor=actor, reason="Pick list requested")
     wave.save(update_fields=["render_status", "render_progress", "render_requested_at"])
+    if ShipmentLine.objects.filter(shipment__wave=wave).count() <= settings.OMS_PICKLIST_SYNC_ROWS:
+        return wave_render_pick_list(wave=wave, actor=actor)
     from fulfillment.tasks import wave_render
 
     transaction.on_commit(functools.partial(wave_render.delay, wave_id=wave.pk, actor_id=actor.pk))
