@@ -131,3 +131,100 @@ class OrderEventType(models.TextChoices):
     RETURN_CANCELED = "return_canceled", _("Return canceled")
     RETURN_CLOSED = "return_closed", _("Return closed")
     EXCHANGE_LINE_ADDED = "exchange_line_added", _("Exchange item added")
+    SLA_BREACHED = "sla_breached", _("Service level breached")
+    CASE_OPENED = "case_opened", _("Case opened")
+    CASE_ASSIGNED = "case_assigned", _("Case assigned")
+    CASE_ESCALATED = "case_escalated", _("Case escalated")
+    CASE_RESOLVED = "case_resolved", _("Case resolved")
+    RULE_FIRED = "rule_fired", _("Automation rule fired")
+    CUSTOMER_MERGED = "customer_merged", _("Customer records merged")
+    FRAUD_CLEARED = "fraud_cleared", _("Fraud review cleared")
+
+
+class CaseKind(models.TextChoices):
+    """Every problem that needs a person. Each kind belongs to one team (see CASE_TEAMS)."""
+
+    FRAUD_REVIEW = "fraud_review", _("Fraud review")
+    ADDRESS_CHECK = "address_check", _("Address to check")
+    STOCK_SHORTAGE = "stock_shortage", _("Stock shortage")
+    SHORT_PICK = "short_pick", _("Short pick")
+    SLA_BREACH = "sla_breach", _("SLA breach")
+    LOST_PARCEL = "lost_parcel", _("Lost parcel")
+    DAMAGED_PARCEL = "damaged_parcel", _("Damaged parcel")
+    CREDIT_HOLD = "credit_hold", _("Credit hold")
+    PAYMENT_OVERDUE = "payment_overdue", _("Payment overdue")
+    DISPUTE = "dispute", _("Dispute")
+    INTEGRATION_FAILURE = "integration_failure", _("Integration failure")
+    ESCALATION = "escalation", _("Customer escalation")
+    OTHER = "other", _("Other")
+
+
+class CaseLevel(models.TextChoices):
+    L1 = "l1", _("Level 1")
+    L2 = "l2", _("Level 2")
+
+
+class CaseStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    IN_PROGRESS = "in_progress", _("In progress")
+    ESCALATED = "escalated", _("Escalated")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class CaseDecision(models.TextChoices):
+    """What was decided, kept as evidence (a force-majeure delay, a false positive…)."""
+
+    FALSE_POSITIVE = "false_positive", _("False positive: released")
+    CONFIRMED_FRAUD = "confirmed_fraud", _("Fraud confirmed: canceled")
+    FIXED = "fixed", _("Fixed")
+    CUSTOMER_CONTACTED = "customer_contacted", _("Customer contacted")
+    RESHIPPED = "reshipped", _("Reshipped")
+    REFUNDED = "refunded", _("Refunded")
+    CLAIM_FILED = "claim_filed", _("Carrier claim filed")
+    FORCE_MAJEURE = "force_majeure", _("Force majeure")
+    GOODWILL = "goodwill", _("Goodwill gesture")
+    NO_ACTION = "no_action", _("No action needed")
+    RESOLVED_UPSTREAM = "resolved_upstream", _("Resolved where it was detected")
+
+
+class CaseTeam(models.TextChoices):
+    SUPPORT = "support", _("Support")
+    FRAUD = "fraud", _("Fraud")
+    WAREHOUSE = "warehouse", _("Warehouse")
+    FINANCE = "finance", _("Finance")
+    INTEGRATION = "integration", _("Integrations")
+
+
+CASE_TEAMS = {
+    CaseKind.FRAUD_REVIEW: CaseTeam.FRAUD,
+    CaseKind.ADDRESS_CHECK: CaseTeam.SUPPORT,
+    CaseKind.STOCK_SHORTAGE: CaseTeam.WAREHOUSE,
+    CaseKind.SHORT_PICK: CaseTeam.WAREHOUSE,
+    CaseKind.SLA_BREACH: CaseTeam.SUPPORT,
+    CaseKind.LOST_PARCEL: CaseTeam.SUPPORT,
+    CaseKind.DAMAGED_PARCEL: CaseTeam.SUPPORT,
+    CaseKind.CREDIT_HOLD: CaseTeam.FINANCE,
+    CaseKind.PAYMENT_OVERDUE: CaseTeam.FINANCE,
+    CaseKind.DISPUTE: CaseTeam.FINANCE,
+    CaseKind.INTEGRATION_FAILURE: CaseTeam.INTEGRATION,
+    CaseKind.ESCALATION: CaseTeam.SUPPORT,
+    CaseKind.OTHER: CaseTeam.SUPPORT,
+}
+
+
+class RuleTrigger(models.TextChoices):
+    """The events an automation rule can start from. Each maps to order event types (automation.py)."""
+
+    ORDER_PLACED = "order_placed", _("Order placed")
+    ORDER_PAID = "order_paid", _("Order paid")
+    ORDER_CONFIRMED = "order_confirmed", _("Order confirmed")
+    HOLD_PLACED = "hold_placed", _("Hold placed")
+    ORDER_SHIPPED = "order_shipped", _("Order shipped")
+    SHIPMENT_LATE = "shipment_late", _("Shipment late (SLA breached)")
+    PARCEL_EXCEPTION = "parcel_exception", _("Parcel lost or damaged")
+    ORDER_DELIVERED = "order_delivered", _("Order delivered")
+    ORDER_CANCELED = "order_canceled", _("Order canceled")
+    RETURN_REQUESTED = "return_requested", _("Return requested")
+    RETURN_RECEIVED = "return_received", _("Return received")
+    REFUND_REQUESTED = "refund_requested", _("Refund requested")
+    DISPUTE_OPENED = "dispute_opened", _("Dispute opened")

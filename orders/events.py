@@ -13,6 +13,18 @@ from orders.models import Order, OrderEvent
 
 logger = logging.getLogger("orders.events")
 
+# What reacts to new order events in the same transaction: the case detectors, the automation
+# rules and the customer notifications, registered by OrdersConfig.ready() (explicit, in order;
+# not signals). Each is called as reaction(order=, events=, actor=).
+_REACTIONS: list = []
+
+
+def react(reaction):
+    """Register a reaction to every batch of new order events (idempotent)."""
+    if reaction not in _REACTIONS:
+        _REACTIONS.append(reaction)
+    return reaction
+
 
 def order_snapshot(order: Order) -> dict:
     return {
@@ -52,6 +64,8 @@ def events_record(*, order: Order, actor, events: list[tuple[str, str, dict]]) -
     )
     for row in rows:
         logger.info("order %s", row.type, extra={"event": row.type, "actor": actor_name, "status": order.status})
+    for reaction in _REACTIONS:
+        reaction(order=order, events=rows, actor=actor)
     return rows
 
 

@@ -56,9 +56,22 @@ def customer_label(*, status: str, payment_status: str, fulfillment_status: str,
     raise ValueError(f"No customer label for status {status!r}")
 
 
+def _under_fraud_review(order) -> bool:
+    if order.status not in {OrderStatus.AWAITING_PAYMENT, OrderStatus.CONFIRMED}:
+        return False
+    annotated = getattr(order, "under_fraud_review", None)  # orders.selectors.order_list annotates it
+    if annotated is not None:
+        return annotated
+    if "holds" in getattr(order, "_prefetched_objects_cache", {}):
+        return any(hold.reason == "fraud_review" and hold.released_at is None for hold in order.holds.all())
+    return order.holds.filter(reason="fraud_review", released_at__isnull=True).exists()
+
+
 def order_customer_label(order, language: str | None = None) -> str:
+    # An order held for a fraud review reads like one under review: honest, neutral, no accusation.
+    status = OrderStatus.UNDER_REVIEW if _under_fraud_review(order) else order.status
     label = customer_label(
-        status=order.status,
+        status=status,
         payment_status=order.payment_status,
         fulfillment_status=order.fulfillment_status,
         refund_pending=order.amount_paid > order.amount_refunded,

@@ -5,14 +5,20 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from oms.core.history import AuditHistory
 from orders.choices import (
+    CASE_TEAMS,
     CancelReason,
+    CaseDecision,
+    CaseKind,
+    CaseLevel,
+    CaseStatus,
+    RuleTrigger,
     ChannelKind,
     FulfillmentStatus,
     HoldReason,
@@ -62,12 +68,26 @@ class Customer(models.Model):
     # Room for B2B: an account allowed to order on payment terms (net N days).
     payment_terms_days = models.PositiveSmallIntegerField(null=True, blank=True)
     is_test = models.BooleanField(default=False)
+    tags = models.ManyToManyField("Tag", blank=True, related_name="customers")
+    # Keys the duplicate detector compares (orders.identity): digits of the phone in international
+    # form, and the normalized street + postcode + country of the last shipping address.
+    phone_key = models.CharField(max_length=32, blank=True, db_index=True)
+    address_key = models.CharField(max_length=200, blank=True, db_index=True)
+    # A record merged into another is kept (its history and external references) but points there.
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_records"
+    )
+    merged_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = AuditHistory()
 
     class Meta:
         ordering = ["email"]
-        constraints = [models.UniqueConstraint(Lower("email"), name="uniq_customer_email_ci")]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="uniq_customer_email_ci"),
+            models.CheckConstraint(condition=~Q(merged_into=models.F("pk")), name="customer_not_merged_into_self"),
+        ]
+        permissions = [("merge_customer", "Can merge duplicate customer records")]
 
     def __str__(self) -> str:
         return self.full_name or self.email
@@ -157,6 +177,8 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
     is_test = models.BooleanField(default=False, db_index=True)
     risk_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Why the score is what it is: [{"source": "channel" | "rule:<name>", "fact": "..."}].
+    risk_facts = models.JSONField(default=list, blank=True)
     purchase_order_number = models.CharField(max_length=64, blank=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="orders")
 
@@ -164,6 +186,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     promised_at = models.DateTimeField(null=True, blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # Stage times the SLAs and KPIs read (payment → preparation → first dispatch).
+    preparation_started_at = models.DateTimeField(null=True, blank=True)
+    first_shipped_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     canceled_at = models.DateTimeField(null=True, blank=True)
@@ -213,6 +238,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
             ("add_note", "Can add an internal note"),
             ("tag_order", "Can tag and untag orders"),
             ("change_address_order", "Can change an order's addresses before shipping"),
+            ("release_fraud_hold", "Can clear a fraud review (false positive)"),
         ]
 
     def __str__(self) -> str:
@@ -501,3 +527,214 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} ({self.order_id})"
+
+
+# --- cases: the exception queues ---------------------------------------------------------------
+
+
+class Case(ConcurrentTransitionMixin, models.Model):
+    """One problem that needs a person, with one number, wherever it was detected.
+
+    Opened and closed by the services that detect the problem (orders.cases); `source_key` names
+    what it is about ("hold:12", "short_pick:7", "sla:dispatch:991") so that detecting it again
+    finds the open case instead of opening another.
+    """
+
+    number = models.CharField(max_length=32, unique=True, editable=False)
+    kind = models.CharField(max_length=24, choices=CaseKind.choices)
+    level = models.CharField(max_length=2, choices=CaseLevel.choices, default=CaseLevel.L1)
+    status = FSMField(max_length=16, choices=CaseStatus.choices, default=CaseStatus.OPEN, protected=True)
+    source_key = models.CharField(max_length=120)
+    title = models.CharField(max_length=255)
+    facts = models.JSONField(default=dict, blank=True)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, blank=True, related_name="cases")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="cases")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="cases"
+    )
+    due_at = models.DateTimeField()
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    opened_at = models.DateTimeField(default=timezone.now)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalation_reason = models.TextField(blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decision = models.CharField(max_length=24, choices=CaseDecision.choices, blank=True)
+    resolution = models.TextField(blank=True)
+    # What the decision rests on (the release note, the carrier's statement, the force-majeure notice).
+    evidence = models.JSONField(default=dict, blank=True)
+    is_test = models.BooleanField(default=False)
+    history = AuditHistory()
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            # Detecting the same problem twice finds the open case.
+            models.UniqueConstraint(
+                fields=["source_key"], condition=~Q(status="resolved"), name="uniq_open_case_per_source"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="resolved", resolved_at__isnull=False) | (~Q(status="resolved") & Q(resolved_at=None)),
+                name="case_resolved_has_resolved_at",
+            ),
+        ]
+        indexes = [
+            # The queues: open cases of one kind and level, most urgent first.
+            models.Index(
+                fields=["kind", "level", "due_at"], condition=~Q(status="resolved"), name="case_queue_idx"
+            ),
+            models.Index(fields=["assignee", "due_at"], condition=~Q(status="resolved"), name="case_mine_idx"),
+            models.Index(fields=["resolved_at"], condition=Q(status="resolved"), name="case_resolved_idx"),
+        ]
+        permissions = [
+            ("work_support_case", "Can work support cases"),
+            ("work_fraud_case", "Can work fraud review cases"),
+            ("work_warehouse_case", "Can work warehouse cases"),
+            ("work_finance_case", "Can work finance cases"),
+            ("work_integration_case", "Can work integration cases"),
+            ("work_l2_case", "Can work level 2 cases"),
+            ("open_case", "Can open a case by hand"),
+            ("escalate_case", "Can escalate a case to level 2"),
+            ("resolve_case", "Can resolve a case"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def team(self) -> str:
+        return CASE_TEAMS[CaseKind(self.kind)]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != CaseStatus.RESOLVED
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.is_open and self.due_at < timezone.now()
+
+    @transition(field=status, source=[CaseStatus.OPEN, CaseStatus.ESCALATED, CaseStatus.IN_PROGRESS], target=CaseStatus.IN_PROGRESS)
+    def assign(self, *, assignee):
+        self.assignee = assignee
+
+    @transition(field=status, source=[CaseStatus.OPEN, CaseStatus.IN_PROGRESS], target=CaseStatus.ESCALATED)
+    def escalate(self, *, reason: str, due_at):
+        self.level = CaseLevel.L2
+        self.assignee = None
+        self.escalated_at = timezone.now()
+        self.escalation_reason = reason
+        self.due_at = due_at
+
+    @transition(
+        field=status,
+        source=[CaseStatus.OPEN, CaseStatus.IN_PROGRESS, CaseStatus.ESCALATED],
+        target=CaseStatus.RESOLVED,
+    )
+    def resolve(self, *, by, decision: str, resolution: str, evidence: dict):
+        self.resolved_at = timezone.now()
+        self.resolved_by = by
+        self.decision = decision
+        self.resolution = resolution
+        self.evidence = evidence
+
+
+class SlaPolicy(models.Model):
+    """Internal service levels, per channel (a row without channel is the default)."""
+
+    channel = models.OneToOneField(Channel, on_delete=models.CASCADE, null=True, blank=True, related_name="sla")
+    payment_to_preparation = models.DurationField(
+        default=datetime.timedelta(hours=24), help_text=_("From payment (confirmation) to the start of preparation.")
+    )
+    preparation_to_dispatch = models.DurationField(
+        default=datetime.timedelta(hours=48), help_text=_("From the start of preparation to the first parcel shipped.")
+    )
+    refund = models.DurationField(
+        default=datetime.timedelta(hours=72), help_text=_("From a refund's request to its processing.")
+    )
+    history = AuditHistory()
+
+    class Meta:
+        verbose_name = _("SLA policy")
+        verbose_name_plural = _("SLA policies")
+        constraints = [
+            # One default row (channel empty): the one-to-one already makes channels unique.
+            models.UniqueConstraint(Coalesce("channel", models.Value(0)), name="uniq_sla_default"),
+        ]
+
+    def __str__(self) -> str:
+        return f"SLA {self.channel or _('default')}"
+
+
+class AutomationRule(models.Model):
+    """When <trigger> happens and every condition set here holds, do every action set here.
+
+    Data, edited in the cockpit and audited (history). Each firing is one RuleFiring row (unique per
+    rule and order event, so a rule fires once per matching event) and one event on the order.
+    """
+
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+    trigger = models.CharField(max_length=24, choices=RuleTrigger.choices)
+    priority = models.PositiveSmallIntegerField(default=100, help_text=_("Lower runs first."))
+    # Conditions: each one left blank is not checked.
+    channels = models.ManyToManyField(Channel, blank=True, related_name="+")
+    min_total = models.DecimalField(**MONEY, null=True, blank=True)
+    max_total = models.DecimalField(**MONEY, null=True, blank=True)
+    countries = models.CharField(max_length=200, blank=True, help_text=_("Shipping countries, comma-separated (FR, BE)."))
+    customer_tags = models.CharField(max_length=200, blank=True, help_text=_("Any of these customer tags."))
+    skus = models.CharField(max_length=500, blank=True, help_text=_("Any of these SKUs on the order."))
+    min_risk_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    include_test_orders = models.BooleanField(default=False)
+    # Actions: each one set here is done.
+    add_tag = models.CharField(max_length=40, blank=True)
+    hold_reason = models.CharField(max_length=24, choices=HoldReason.choices, blank=True)
+    case_kind = models.CharField(max_length=24, choices=CaseKind.choices, blank=True)
+    case_level = models.CharField(max_length=2, choices=CaseLevel.choices, default=CaseLevel.L1)
+    notify_emails = models.CharField(
+        max_length=500, blank=True, help_text=_("Staff addresses to alert, comma-separated.")
+    )
+    risk_score = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text=_("Raise the order's risk score to at least this, with the rule as the fact.")
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = AuditHistory()
+
+    class Meta:
+        ordering = ["priority", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_total__isnull=True) | Q(max_total__isnull=True) | Q(min_total__lte=models.F("max_total")),
+                name="rule_min_total_lte_max",
+            ),
+            models.CheckConstraint(
+                condition=Q(risk_score__isnull=True) | Q(risk_score__lte=100), name="rule_risk_score_lte_100"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_action(self) -> bool:
+        return bool(self.add_tag or self.hold_reason or self.case_kind or self.notify_emails or self.risk_score)
+
+
+class RuleFiring(models.Model):
+    """A rule fired on one order event: what it did. Append-only."""
+
+    rule = models.ForeignKey(AutomationRule, on_delete=models.PROTECT, related_name="firings")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="rule_firings")
+    event = models.ForeignKey(OrderEvent, on_delete=models.CASCADE, related_name="rule_firings")
+    fired_at = models.DateTimeField(default=timezone.now)
+    actions = models.JSONField(default=list)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-fired_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["rule", "event"], name="uniq_rule_firing_per_event")]
+
+    def __str__(self) -> str:
+        return f"{self.rule} on {self.order_id}"

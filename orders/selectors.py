@@ -1,6 +1,6 @@
 """Reads shared by the cockpit, the API and (later) the portal."""
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 from django.utils import timezone
@@ -13,7 +13,15 @@ from orders.models import Order, OrderEvent, OrderHold, OrderLine
 
 def order_list(*, filters: dict | None = None) -> QuerySet[Order]:
     """Orders with what a list shows, newest first. Filters: see orders.api.filters."""
-    qs = Order.objects.select_related("channel", "customer").prefetch_related("tags")
+    qs = (
+        Order.objects.select_related("channel", "customer")
+        .prefetch_related("tags")
+        .annotate(
+            under_fraud_review=Exists(
+                OrderHold.objects.filter(order=OuterRef("pk"), reason="fraud_review", released_at__isnull=True)
+            )
+        )
+    )
     filters = filters or {}
     if search := (filters.get("q") or "").strip():
         qs = qs.filter(order_search_q(search))

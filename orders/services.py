@@ -228,6 +228,24 @@ def _address(errors: dict, key: str, data) -> dict:
     return normalize_address(data) if not problems else {}
 
 
+def _clean_risk(errors: dict, risk) -> tuple[int | None, list[dict]]:
+    """The channel's fraud assessment: {"score": 0-100, "facts": ["…", …]}."""
+    if risk in (None, {}):
+        return None, []
+    if not isinstance(risk, dict):
+        errors["risk"] = ["Must be an object with score and facts."]
+        return None, []
+    score = risk.get("score")
+    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 100:
+        errors["risk.score"] = ["A whole number from 0 to 100."]
+        score = None
+    facts = risk.get("facts", [])
+    if not isinstance(facts, list) or len(facts) > 50 or not all(isinstance(f, str) and 0 < len(f) <= 255 for f in facts):
+        errors["risk.facts"] = ["A list of up to 50 texts (1 to 255 characters)."]
+        facts = []
+    return score, [{"source": "channel", "fact": fact} for fact in facts]
+
+
 def _resolve_channel(channel) -> Channel:
     if isinstance(channel, Channel):
         return channel
@@ -257,6 +275,7 @@ def order_create(
     shipping: dict | None = None,
     payment: dict | None = None,
     is_test: bool = False,
+    risk: dict | None = None,
     placed_at: datetime.datetime | None = None,
     promised_at: datetime.datetime | None = None,
     tags: list[str] | tuple = (),
@@ -333,6 +352,7 @@ def order_create(
     if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) and 0 < len(t.strip()) <= 40 for t in tags):
         errors["tags"] = ["A list of tag names (1 to 40 characters) is required."]
         tags = []
+    risk_score, risk_facts = _clean_risk(errors, risk)
     when = placed_at or timezone.now()
     products = _resolve_products(errors, clean_lines, when=when)
     if errors:
@@ -404,6 +424,8 @@ def order_create(
         purchase_order_number=purchase_order_number,
         placed_at=placed_at or now,
         promised_at=promised_at,
+        risk_score=risk_score,
+        risk_facts=risk_facts,
     )
     created_event = OrderEventType.IMPORTED if external_id else OrderEventType.CREATED
     stamp(order, actor=actor, reason=reason or created_event.label)
@@ -495,6 +517,14 @@ def order_create(
         # Nothing is lost: the order is kept and waits in the exception queue for a catalog fix.
         note_text = f"Unknown SKU on line(s) {', '.join(map(str, unknown))}."
         hold = OrderHold(order=order, reason=HoldReason.UNKNOWN_PRODUCT, note=note_text, placed_by=actor)
+        stamp(hold, actor=actor, reason=note_text)
+        hold.save()
+        events.append((OrderEventType.HOLD_PLACED, note_text, {"hold": hold.pk, "reason": hold.reason}))
+    if risk_score is not None and risk_score >= settings.OMS_FRAUD_REVIEW_SCORE:
+        # Kept from preparation until someone looks: the hold opens the fraud case with the facts.
+        facts_text = "; ".join(fact["fact"] for fact in risk_facts) or "no facts given"
+        note_text = f"Risk score {risk_score} from the channel: {facts_text}"[:MAX_TEXT]
+        hold = OrderHold(order=order, reason=HoldReason.FRAUD_REVIEW, note=note_text, placed_by=actor)
         stamp(hold, actor=actor, reason=note_text)
         hold.save()
         events.append((OrderEventType.HOLD_PLACED, note_text, {"hold": hold.pk, "reason": hold.reason}))
@@ -718,9 +748,10 @@ def order_start_preparation(*, order: Order | int, actor, reason: str = "") -> O
     order = _lock(order)
     before = order.status
     _run_transition(order, "start_preparation", actor=actor)
+    order.preparation_started_at = order.preparation_started_at or timezone.now()
     events = [(OrderEventType.PREPARATION_STARTED, reason, {"from": before, "to": order.status})]
     events += _allocate_stock(order, actor=actor, hard=True)
-    _save(order, actor=actor, reason=reason or "Preparation started", fields=["status"])
+    _save(order, actor=actor, reason=reason or "Preparation started", fields=["status", "preparation_started_at"])
     events_record(order=order, actor=actor, events=events)
     _plan_shipments(order, actor=actor)
     return order
@@ -935,7 +966,13 @@ def order_record_shipment(
     before = order.status
     order.fulfillment_status = derive_fulfillment_status(lines)
     _run_transition(order, "ship", actor=actor)
-    _save(order, actor=actor, reason=reason or "Shipment recorded", fields=["status", "fulfillment_status"])
+    order.first_shipped_at = order.first_shipped_at or timezone.now()
+    _save(
+        order,
+        actor=actor,
+        reason=reason or "Shipment recorded",
+        fields=["status", "fulfillment_status", "first_shipped_at"],
+    )
     by_id = {line.pk: line for line in lines}
     events = [
         (
@@ -1376,6 +1413,56 @@ def _release_all_holds(*, order: Order, actor, note: str) -> list[int]:
         _release(hold, actor=actor, note=note)
         released.append(hold.pk)
     return released
+
+
+@transaction.atomic
+def order_clear_fraud(*, order: Order | int, actor, reason: str) -> Order:
+    """The false-positive protocol: one action, its own permission, a reason required.
+
+    Releases the active fraud-review hold, accepts the review when the order is under review
+    (confirmed when settled), and records the decision on the timeline; the fraud case closes as
+    a false positive with the reason as its evidence.
+    """
+    reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_TEXT:
+        raise ValidationError(
+            "A reason is required to clear a fraud review.", code="reason_required", fields={"reason": ["Required."]}
+        )
+    order = _lock(order)
+    _require_perm(actor, "orders.release_fraud_hold", "clear fraud reviews")
+    holds = list(
+        OrderHold.objects.select_for_update().filter(
+            order=order, reason=HoldReason.FRAUD_REVIEW, released_at__isnull=True
+        )
+    )
+    if not holds and order.status != OrderStatus.UNDER_REVIEW:
+        raise ConflictError(f"Order {order.number} is not under fraud review.", code="not_under_review")
+    events = []
+    for hold in holds:
+        _release(hold, actor=actor, note=reason)
+        events.append(
+            (
+                OrderEventType.HOLD_RELEASED,
+                reason,
+                {"hold": hold.pk, "reason": hold.reason, "decision": "false_positive"},
+            )
+        )
+    before = order.status
+    if order.status == OrderStatus.UNDER_REVIEW:
+        # The permission to clear fraud includes accepting the review it caused.
+        _run_transition(order, "accept", actor=actor, check_permission=False)
+        events.append(
+            (OrderEventType.REVIEW_ACCEPTED, reason, {"from": before, "to": order.status, "decision": "false_positive"})
+        )
+        if order.status == OrderStatus.CONFIRMED:
+            events += _allocate_stock(order, actor=actor)
+        _save(order, actor=actor, reason=reason, fields=["status", "confirmed_at", "promised_at"])
+    events.append(
+        (OrderEventType.FRAUD_CLEARED, reason, {"holds_released": [hold.pk for hold in holds], "from": before})
+    )
+    events_record(order=order, actor=actor, events=events)
+    _invoice_when_confirmed(order)
+    return order
 
 
 @transaction.atomic

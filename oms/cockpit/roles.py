@@ -36,6 +36,11 @@ _SUPPORT_L1 = [
     "returns.cancel_returnrequest",
     "billing.view_*",
     "billing.request_refund",
+    # Cases: the support queues at level 1.
+    "orders.work_support_case",
+    "orders.open_case",
+    "orders.escalate_case",
+    "orders.resolve_case",
 ]
 
 ROLES: dict[str, list[str]] = {
@@ -57,6 +62,15 @@ ROLES: dict[str, list[str]] = {
         "returns.approve_returnrequest",
         "returns.refuse_returnrequest",
         "returns.close_returnrequest",
+        "orders.work_l2_case",
+        "orders.work_fraud_case",
+        "orders.work_integration_case",
+        "orders.release_fraud_hold",
+        "orders.merge_customer",
+        "orders.add_automationrule",
+        "orders.change_automationrule",
+        "orders.add_slapolicy",
+        "orders.change_slapolicy",
     ],
     WAREHOUSE: [
         *_VIEW_ORDERS,
@@ -87,6 +101,9 @@ ROLES: dict[str, list[str]] = {
         "billing.issue_invoice",
         "billing.issue_creditnote",
         "billing.request_refund",
+        "orders.work_warehouse_case",
+        "orders.escalate_case",
+        "orders.resolve_case",
     ],
     FINANCE: [
         *_VIEW_ORDERS,
@@ -107,6 +124,9 @@ ROLES: dict[str, list[str]] = {
         "billing.change_dispute",
         "returns.view_*",
         "returns.close_returnrequest",
+        "orders.work_finance_case",
+        "orders.escalate_case",
+        "orders.resolve_case",
     ],
     FINANCE_MANAGER: [
         *_VIEW_ORDERS,
@@ -127,6 +147,12 @@ ROLES: dict[str, list[str]] = {
         "billing.*",
         "returns.view_*",
         "returns.close_returnrequest",
+        "orders.work_finance_case",
+        "orders.work_fraud_case",
+        "orders.work_l2_case",
+        "orders.release_fraud_hold",
+        "orders.escalate_case",
+        "orders.resolve_case",
     ],
     ADMINISTRATOR: [
         "orders.*",

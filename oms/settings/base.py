@@ -324,3 +324,28 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "OrderStatusEnum": "orders.choices.OrderStatus",
     }
 )
+
+# --- cases, SLAs, fraud, SMS (issue 6) ---
+# Hours from opening to the case's due time, per kind (and "kind:l2" after escalation).
+OMS_CASE_DUE_HOURS = {
+    "default": 24,
+    "default:l2": 8,
+    "fraud_review": 4,
+    "fraud_review:l2": 2,
+    "address_check": 8,
+    "short_pick": 4,
+    "stock_shortage": 24,
+    "sla_breach": 4,
+    "lost_parcel": 24,
+    "damaged_parcel": 24,
+    "credit_hold": 8,
+    "payment_overdue": 72,
+    "integration_failure": 8,
+    "escalation": 2,
+    "escalation:l2": 1,
+}
+# A channel's risk score at or above this holds the order for a fraud review.
+OMS_FRAUD_REVIEW_SCORE = int(os.environ.get("OMS_FRAUD_REVIEW_SCORE", "70"))
+OMS_SMS_BACKEND = os.environ.get("OMS_SMS_BACKEND", "integrations.adapters.sms.FileSmsBackend")
+OMS_SMS_DIR = Path(os.environ.get("OMS_SMS_DIR", VAR_DIR / "sms"))
+OMS_SMS_FROM = os.environ.get("OMS_SMS_FROM", "OMS")

@@ -87,6 +87,13 @@ class PaymentInputSerializer(StrictInputSerializer):
     reference = serializers.CharField(required=False, allow_blank=True, max_length=128)
 
 
+class RiskInputSerializer(StrictInputSerializer):
+    score = serializers.IntegerField(help_text="0 to 100, from the channel's fraud tool. At OMS_FRAUD_REVIEW_SCORE or above the order is held for review.")
+    facts = serializers.ListField(
+        child=serializers.CharField(max_length=255), required=False, help_text="Why: shown to the fraud reviewer."
+    )
+
+
 class OrderCreateInputSerializer(StrictInputSerializer):
     channel = serializers.CharField(max_length=40, help_text="The channel's code, e.g. `web`.")
     external_id = serializers.CharField(
@@ -110,6 +117,7 @@ class OrderCreateInputSerializer(StrictInputSerializer):
     shipping = ShippingInputSerializer(required=False)
     lines = LineInputSerializer(many=True)
     payment = PaymentInputSerializer(required=False)
+    risk = RiskInputSerializer(required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
     note = serializers.CharField(
         required=False, allow_blank=True, help_text="An internal note, never shown to the customer."
@@ -314,6 +322,7 @@ class OrderDetailSerializer(_OrderBaseSerializer):
     requires_approval = serializers.BooleanField()
     on_payment_terms = serializers.BooleanField()
     risk_score = serializers.IntegerField(allow_null=True)
+    risk_facts = serializers.ListField(child=serializers.DictField(), help_text="[{source, fact}]")
     purchase_order_number = serializers.CharField()
     totals = OrderTotalsSerializer(source="*")
     payment_method = serializers.CharField()

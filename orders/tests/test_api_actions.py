@@ -59,7 +59,8 @@ def _order_on_hold(boss) -> Order:
 
 
 def last_event(order: Order):
-    return Order.objects.get(pk=order.pk).events.order_by("id").last()
+    """The action's own event: the case events its detectors write follow it on the timeline."""
+    return Order.objects.get(pk=order.pk).events.exclude(type__startswith="case_").order_by("id").last()
 
 
 # --- submit -------------------------------------------------------------------------------------------

@@ -76,11 +76,14 @@ def test_the_detail_shows_lines_holds_events_and_the_actions_left_to_the_user(ap
         "confirmed",
         "stock_allocated",
         "hold_placed",
+        "case_opened",  # each hold opens its case, and its release resolves it
         "hold_released",
+        "case_resolved",
         "hold_placed",
+        "case_opened",
     ]
-    assert body["events"][6]["actor"] == "sam"
-    assert body["events"][6]["reason"] == "Card owner confirmed"
+    assert body["events"][7]["actor"] == "sam"
+    assert body["events"][7]["reason"] == "Card owner confirmed"
     # The API client may cancel a paid order and place holds, not release them; preparation waits
     # for the active hold to go.
     assert body["allowed_actions"] == ["cancel", "hold", "add-note", "add-tag", "remove-tag", "change-address"]
