@@ -19,6 +19,7 @@ from integrations.services import notification_queue
 from oms.core.actors import get_system_user
 from oms.core.errors import ApplicationError, ValidationError
 from oms.core.history import stamp
+from oms.core.money import quantize
 from orders.choices import HoldReason, OrderEventType, RuleTrigger
 from orders.events import events_record
 from orders.models import AutomationRule, Order, OrderEvent, RuleFiring
@@ -89,6 +90,10 @@ class _OrderFacts:
         return str(address.get("country", "")).upper()
 
 
+def _money(amount, order: Order) -> str:
+    return f"{quantize(amount, order.currency)} {order.currency}"
+
+
 def rule_matches(rule: AutomationRule, facts: _OrderFacts) -> tuple[bool, list[str]]:
     """Whether every condition set on the rule holds, and the facts that made it match."""
     order = facts.order
@@ -103,11 +108,11 @@ def rule_matches(rule: AutomationRule, facts: _OrderFacts) -> tuple[bool, list[s
     if rule.min_total is not None:
         if order.total_gross < rule.min_total:
             return False, []
-        matched.append(f"total {order.total_gross} ≥ {rule.min_total}")
+        matched.append(f"total {_money(order.total_gross, order)} ≥ {_money(rule.min_total, order)}")
     if rule.max_total is not None:
         if order.total_gross > rule.max_total:
             return False, []
-        matched.append(f"total {order.total_gross} ≤ {rule.max_total}")
+        matched.append(f"total {_money(order.total_gross, order)} ≤ {_money(rule.max_total, order)}")
     countries = _split(rule.countries, upper=True)
     if countries:
         if facts.country not in countries:

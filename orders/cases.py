@@ -131,6 +131,7 @@ def _record(case: Case, event_type: str, *, actor, reason: str = "", **extra) ->
     events_record(order=order, actor=actor, events=[(event_type, reason, payload)])
 
 
+@transaction.atomic
 def case_open(
     *,
     kind: str,
@@ -671,7 +672,7 @@ def overdue_sweep(*, actor=None, today: datetime.date | None = None) -> tuple[in
                 title=f"Invoice {number} overdue since {invoice.due_at}",
                 actor=actor,
                 order=invoice.order,
-                facts={"invoice": number, "due_at": str(invoice.due_at), "gross": str(invoice.gross)},
+                facts={"invoice": number, "due_at": str(invoice.due_at), "gross": str(invoice.total_gross)},
             )
             opened += created
     still_open = Case.objects.filter(kind=CaseKind.PAYMENT_OVERDUE, source_key__startswith="overdue:").exclude(

@@ -18,3 +18,12 @@ def orders_complete_due() -> int:
 def order_reallocate(*, order_id: int) -> None:
     """Source again an order that lost units (last-unit conflict). Idempotent."""
     services.order_reallocate(order=order_id, actor=get_system_user(), reason="Lost a last-unit conflict")
+
+
+@shared_task(name="orders.tasks.cases_sweep", acks_late=True)
+def cases_sweep() -> dict:
+    """The time-based case detectors: SLA breaches, overdue invoices, dead letters. Safe to run twice."""
+    from orders.cases import cases_sweep as sweep
+
+    set_order(None)
+    return sweep(actor=get_system_user())

@@ -41,8 +41,10 @@ def next_unique(series: str, year: int) -> int:
         try:
             with transaction.atomic():
                 cursor.execute(f'CREATE SEQUENCE IF NOT EXISTS "{name}"')
-        except IntegrityError:
-            pass  # a concurrent transaction created it first
+        except (IntegrityError, ProgrammingError):
+            # A concurrent transaction created it first (unique violation on the catalog, or
+            # "relation already exists" once it committed): it is there now.
+            pass
         cursor.execute("SELECT nextval(%s)", [name])
         return cursor.fetchone()[0]
 

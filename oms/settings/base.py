@@ -345,6 +345,7 @@ OMS_CASE_DUE_HOURS = {
     "escalation:l2": 1,
 }
 # A channel's risk score at or above this holds the order for a fraud review.
+CELERY_BEAT_SCHEDULE["cases-sweep"] = {"task": "orders.tasks.cases_sweep", "schedule": 300.0}
 OMS_FRAUD_REVIEW_SCORE = int(os.environ.get("OMS_FRAUD_REVIEW_SCORE", "70"))
 OMS_SMS_BACKEND = os.environ.get("OMS_SMS_BACKEND", "integrations.adapters.sms.FileSmsBackend")
 OMS_SMS_DIR = Path(os.environ.get("OMS_SMS_DIR", VAR_DIR / "sms"))
