@@ -235,7 +235,9 @@ def _tag(*, rule, order, actor) -> dict:
 def _hold(*, rule, order, actor) -> dict:
     from orders.services import order_hold
 
-    hold = order_hold(order=order, actor=actor, reason=rule.hold_reason, note=f"Rule {rule.name}: {rule.description}".strip(": "))
+    hold = order_hold(
+        order=order, actor=actor, reason=rule.hold_reason, note=f"Rule {rule.name}: {rule.description}".strip(": ")
+    )
     return {"hold": hold.pk, "reason": HoldReason(rule.hold_reason).value}
 
 

@@ -63,7 +63,11 @@ HOLD_CASES = {
     HoldReason.SUPPLIER_DELAY: CaseKind.STOCK_SHORTAGE,
     HoldReason.UNKNOWN_PRODUCT: CaseKind.INTEGRATION_FAILURE,
 }
-PARCEL_CASES = {"lost": CaseKind.LOST_PARCEL, "damaged": CaseKind.DAMAGED_PARCEL, "returned_to_sender": CaseKind.LOST_PARCEL}
+PARCEL_CASES = {
+    "lost": CaseKind.LOST_PARCEL,
+    "damaged": CaseKind.DAMAGED_PARCEL,
+    "returned_to_sender": CaseKind.LOST_PARCEL,
+}
 SHORT_PICK_DECISIONS = {
     OrderEventType.LINE_SUBSTITUTED: CaseDecision.FIXED,
     OrderEventType.DELIVERY_DELAYED: CaseDecision.CUSTOMER_CONTACTED,
@@ -235,7 +239,9 @@ def case_escalate(*, case, actor, reason: str) -> Case:
     """L1 → L2, with the reason; the case leaves its assignee and gets the L2 due time."""
     reason = (reason or "").strip()
     if not reason or len(reason) > MAX_TEXT:
-        raise ValidationError("A reason is required to escalate.", code="reason_required", fields={"reason": ["Required."]})
+        raise ValidationError(
+            "A reason is required to escalate.", code="reason_required", fields={"reason": ["Required."]}
+        )
     case = _lock(case)
     _refuse_resolved(case, "escalated")
     _require_work(actor, case, "orders.escalate_case", "escalate cases")
@@ -260,7 +266,9 @@ def case_escalate(*, case, actor, reason: str) -> Case:
 def _clean_decision(decision: str) -> str:
     if decision not in CaseDecision.values:
         raise ValidationError(
-            "Unknown decision.", code="invalid_decision", fields={"decision": [f"One of: {', '.join(CaseDecision.values)}."]}
+            "Unknown decision.",
+            code="invalid_decision",
+            fields={"decision": [f"One of: {', '.join(CaseDecision.values)}."]},
         )
     return decision
 
@@ -447,7 +455,11 @@ def _on_parcel_exception(order, event, actor):
         title=f"{kind.label}: {shipment} ({event.reason or event.payload.get('status')})"[:255],
         actor=actor,
         order=order,
-        facts={"shipment": shipment, "status": event.payload.get("status"), "carrier": event.payload.get("carrier_status")},
+        facts={
+            "shipment": shipment,
+            "status": event.payload.get("status"),
+            "carrier": event.payload.get("carrier_status"),
+        },
     )
 
 
@@ -688,7 +700,9 @@ def overdue_sweep(*, actor=None, today: datetime.date | None = None) -> tuple[in
                     actor=actor,
                     decision=CaseDecision.RESOLVED_UPSTREAM,
                     resolution="Paid",
-                    evidence={"invoices": sorted(Invoice.objects.filter(number__in=numbers).values_list("number", flat=True))},
+                    evidence={
+                        "invoices": sorted(Invoice.objects.filter(number__in=numbers).values_list("number", flat=True))
+                    },
                 )
             )
     return opened, closed
@@ -702,7 +716,12 @@ def dead_letter_sweep(*, actor=None, limit: int = 500) -> tuple[int, int]:
     known = Case.objects.filter(kind=CaseKind.INTEGRATION_FAILURE, source_key__startswith="outbox:")
     dead = (
         OutboxMessage.objects.filter(status=OutboxMessage.Status.DEAD)
-        .exclude(pk__in=[key.split(":", 1)[1] for key in known.exclude(status=CaseStatus.RESOLVED).values_list("source_key", flat=True)])
+        .exclude(
+            pk__in=[
+                key.split(":", 1)[1]
+                for key in known.exclude(status=CaseStatus.RESOLVED).values_list("source_key", flat=True)
+            ]
+        )
         .order_by("-created_at")[:limit]
     )
     opened = closed = 0
@@ -715,7 +734,12 @@ def dead_letter_sweep(*, actor=None, limit: int = 500) -> tuple[int, int]:
                 title=f"Undeliverable: {message.topic} to {message.endpoint or message.destination}"[:255],
                 actor=actor,
                 order=order,
-                facts={"message": str(message.pk), "topic": message.topic, "attempts": message.attempts, "error": message.last_error[:500]},
+                facts={
+                    "message": str(message.pk),
+                    "topic": message.topic,
+                    "attempts": message.attempts,
+                    "error": message.last_error[:500],
+                },
             )
             opened += created
     open_keys = list(known.exclude(status=CaseStatus.RESOLVED).values_list("source_key", flat=True))

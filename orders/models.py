@@ -18,13 +18,13 @@ from orders.choices import (
     CaseKind,
     CaseLevel,
     CaseStatus,
-    RuleTrigger,
     ChannelKind,
     FulfillmentStatus,
     HoldReason,
     OrderEventType,
     OrderStatus,
     PaymentStatus,
+    RuleTrigger,
 )
 
 MONEY = {"max_digits": 14, "decimal_places": 4}
@@ -576,15 +576,14 @@ class Case(ConcurrentTransitionMixin, models.Model):
                 fields=["source_key"], condition=~Q(status="resolved"), name="uniq_open_case_per_source"
             ),
             models.CheckConstraint(
-                condition=Q(status="resolved", resolved_at__isnull=False) | (~Q(status="resolved") & Q(resolved_at=None)),
+                condition=Q(status="resolved", resolved_at__isnull=False)
+                | (~Q(status="resolved") & Q(resolved_at=None)),
                 name="case_resolved_has_resolved_at",
             ),
         ]
         indexes = [
             # The queues: open cases of one kind and level, most urgent first.
-            models.Index(
-                fields=["kind", "level", "due_at"], condition=~Q(status="resolved"), name="case_queue_idx"
-            ),
+            models.Index(fields=["kind", "level", "due_at"], condition=~Q(status="resolved"), name="case_queue_idx"),
             models.Index(fields=["assignee", "due_at"], condition=~Q(status="resolved"), name="case_mine_idx"),
             models.Index(fields=["resolved_at"], condition=Q(status="resolved"), name="case_resolved_idx"),
         ]
@@ -615,7 +614,11 @@ class Case(ConcurrentTransitionMixin, models.Model):
     def is_overdue(self) -> bool:
         return self.is_open and self.due_at < timezone.now()
 
-    @transition(field=status, source=[CaseStatus.OPEN, CaseStatus.ESCALATED, CaseStatus.IN_PROGRESS], target=CaseStatus.IN_PROGRESS)
+    @transition(
+        field=status,
+        source=[CaseStatus.OPEN, CaseStatus.ESCALATED, CaseStatus.IN_PROGRESS],
+        target=CaseStatus.IN_PROGRESS,
+    )
     def assign(self, *, assignee):
         self.assignee = assignee
 
@@ -683,7 +686,9 @@ class AutomationRule(models.Model):
     channels = models.ManyToManyField(Channel, blank=True, related_name="+")
     min_total = models.DecimalField(**MONEY, null=True, blank=True)
     max_total = models.DecimalField(**MONEY, null=True, blank=True)
-    countries = models.CharField(max_length=200, blank=True, help_text=_("Shipping countries, comma-separated (FR, BE)."))
+    countries = models.CharField(
+        max_length=200, blank=True, help_text=_("Shipping countries, comma-separated (FR, BE).")
+    )
     customer_tags = models.CharField(max_length=200, blank=True, help_text=_("Any of these customer tags."))
     skus = models.CharField(max_length=500, blank=True, help_text=_("Any of these SKUs on the order."))
     min_risk_score = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -706,7 +711,9 @@ class AutomationRule(models.Model):
         ordering = ["priority", "name"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(min_total__isnull=True) | Q(max_total__isnull=True) | Q(min_total__lte=models.F("max_total")),
+                condition=Q(min_total__isnull=True)
+                | Q(max_total__isnull=True)
+                | Q(min_total__lte=models.F("max_total")),
                 name="rule_min_total_lte_max",
             ),
             models.CheckConstraint(

@@ -240,7 +240,11 @@ def _clean_risk(errors: dict, risk) -> tuple[int | None, list[dict]]:
         errors["risk.score"] = ["A whole number from 0 to 100."]
         score = None
     facts = risk.get("facts", [])
-    if not isinstance(facts, list) or len(facts) > 50 or not all(isinstance(f, str) and 0 < len(f) <= 255 for f in facts):
+    if (
+        not isinstance(facts, list)
+        or len(facts) > 50
+        or not all(isinstance(f, str) and 0 < len(f) <= 255 for f in facts)
+    ):
         errors["risk.facts"] = ["A list of up to 50 texts (1 to 255 characters)."]
         facts = []
     return score, [{"source": "channel", "fact": fact} for fact in facts]

@@ -88,7 +88,10 @@ class PaymentInputSerializer(StrictInputSerializer):
 
 
 class RiskInputSerializer(StrictInputSerializer):
-    score = serializers.IntegerField(help_text="0 to 100, from the channel's fraud tool. At OMS_FRAUD_REVIEW_SCORE or above the order is held for review.")
+    score = serializers.IntegerField(
+        help_text="0 to 100, from the channel's fraud tool. At OMS_FRAUD_REVIEW_SCORE or above, "
+        "the order is held for a fraud review."
+    )
     facts = serializers.ListField(
         child=serializers.CharField(max_length=255), required=False, help_text="Why: shown to the fraud reviewer."
     )
@@ -145,6 +148,10 @@ class OrderMarkPaidInputSerializer(ReasonInputSerializer):
 class OrderFlagForReviewInputSerializer(StrictInputSerializer):
     reason = serializers.CharField(help_text="Why the order needs a review.")
     risk_score = serializers.IntegerField(required=False, allow_null=True, help_text="0 to 100.")
+
+
+class ClearFraudInputSerializer(StrictInputSerializer):
+    reason = serializers.CharField(help_text="Why this is a false positive: kept as the case's evidence.")
 
 
 class QuantitiesInputSerializer(ReasonInputSerializer):

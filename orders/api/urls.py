@@ -4,7 +4,7 @@ from django.urls import path
 
 from fulfillment.api.views import OrderShipmentsApi
 from oms.core.api import by_method
-from orders.api import views
+from orders.api import cases, views
 
 order_list = views.OrderListApi.as_view()
 order_create = views.OrderCreateApi.as_view()
@@ -38,6 +38,12 @@ urlpatterns = [
     path("orders/<str:number>/tags/add/", views.OrderTagAddApi.as_view(), name="order-tag-add"),
     path("orders/<str:number>/tags/remove/", views.OrderTagRemoveApi.as_view(), name="order-tag-remove"),
     path("orders/<str:number>/change-address/", views.OrderChangeAddressApi.as_view(), name="order-change-address"),
+    path("orders/<str:number>/clear-fraud/", views.OrderClearFraudApi.as_view(), name="order-clear-fraud"),
+    path("cases/", cases.CaseListApi.as_view(), name="case-list"),
+    path("cases/<str:number>/", cases.CaseDetailApi.as_view(), name="case-detail"),
+    path("cases/<str:number>/assign/", cases.CaseAssignApi.as_view(), name="case-assign"),
+    path("cases/<str:number>/escalate/", cases.CaseEscalateApi.as_view(), name="case-escalate"),
+    path("cases/<str:number>/resolve/", cases.CaseResolveApi.as_view(), name="case-resolve"),
     # Never reached (the route above answers first): they let the schema generator document the
     # list and the create view, each under its own method of /api/v1/orders/.
     path("orders/", order_list),

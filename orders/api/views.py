@@ -25,6 +25,7 @@ from oms.core.idempotency import IdempotentAPIMixin
 from orders import services
 from orders.api.filters import OrderFilter
 from orders.api.serializers import (
+    ClearFraudInputSerializer,
     OrderCancelInputSerializer,
     OrderChangeAddressInputSerializer,
     OrderCreateInputSerializer,
@@ -235,6 +236,20 @@ class OrderAcceptApi(OrderActionApi):
         order_id = _order_id(number)
         data = validated_input(ReasonInputSerializer, request.data)
         services.order_accept(order=order_id, actor=request.user, **data)
+        return _order_response(request, number)
+
+
+class OrderClearFraudApi(OrderActionApi):
+    @_action_schema(
+        summary="Clear a fraud review (false positive)",
+        description="Releases the fraud-review hold and accepts the review; its own permission "
+        "(`orders.release_fraud_hold`) and a reason are required. The fraud case closes as a false positive.",
+        request=ClearFraudInputSerializer,
+    )
+    def post(self, request, number: str):
+        order_id = _order_id(number)
+        data = validated_input(ClearFraudInputSerializer, request.data)
+        services.order_clear_fraud(order=order_id, actor=request.user, reason=data["reason"])
         return _order_response(request, number)
 
 

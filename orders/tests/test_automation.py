@@ -57,7 +57,11 @@ def test_a_rule_fires_once_per_matching_event_and_each_firing_is_on_the_timeline
     assert [action["action"] for action in firing.actions] == ["tag", "case"]
     assert set(order.tags.values_list("name", flat=True)) == {"big-fr"}
     case = Case.objects.get(order=order)
-    assert (case.kind, case.source_key, case.facts["rule"]) == ("escalation", f"rule:{big.pk}:{order.pk}", "Big French orders")
+    assert (case.kind, case.source_key, case.facts["rule"]) == (
+        "escalation",
+        f"rule:{big.pk}:{order.pk}",
+        "Big French orders",
+    )
     event = order.events.get(type=OrderEventType.RULE_FIRED)
     assert (event.reason, event.payload["on"], event.actor.username) == ("Big French orders", "imported", "system")
     assert event.payload["matched"] == ["channel web", "total 64.45 EUR ≥ 50.00 EUR", "country FR"]

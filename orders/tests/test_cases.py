@@ -2,6 +2,7 @@
 detected. Plus the rules of working a case: scoping by team and level, escalation, resolution."""
 
 import datetime
+
 import pytest
 import time_machine
 from django.utils import timezone
@@ -83,7 +84,9 @@ def test_a_bad_risk_assessment_is_a_field_error_and_nothing_is_kept(world):
 
 
 def test_clearing_a_false_positive_needs_its_permission_and_a_reason_and_closes_the_case(world):
-    order, _ = services.order_create(actor=get_system_user(), **order_payload(risk={"score": 95, "facts": ["velocity"]}))
+    order, _ = services.order_create(
+        actor=get_system_user(), **order_payload(risk={"score": 95, "facts": ["velocity"]})
+    )
     l1, l2 = make_user(roles.SUPPORT_L1), make_user(roles.SUPPORT_L2)
 
     with pytest.raises(PermissionDeniedError):
@@ -136,7 +139,11 @@ def test_an_address_hold_opens_a_support_case_and_its_release_closes_it(world):
     )
     services.order_release_hold(hold=hold, actor=system, note="Customer confirmed: 12 bis")
     case.refresh_from_db()
-    assert (case.status, case.decision, case.resolution) == ("resolved", "resolved_upstream", "Customer confirmed: 12 bis")
+    assert (case.status, case.decision, case.resolution) == (
+        "resolved",
+        "resolved_upstream",
+        "Customer confirmed: 12 bis",
+    )
     # A manual hold is someone's decision already: no case.
     services.order_hold(order=order, actor=system, reason="manual", note="wait")
     assert Case.objects.filter(order=order).count() == 1
@@ -190,7 +197,9 @@ def test_a_lost_parcel_opens_a_case_and_a_late_delivery_closes_it(world):
     order = prepared_order()
     system = get_system_user()
     lyon = Shipment.objects.get(order=order, location=world.lyon)
-    fulfillment.shipment_confirm_picks(shipment=lyon, actor=system, picked={l.pk: l.quantity for l in lyon.lines.all()})
+    fulfillment.shipment_confirm_picks(
+        shipment=lyon, actor=system, picked={line.pk: line.quantity for line in lyon.lines.all()}
+    )
     fulfillment.shipment_pack(shipment=lyon, actor=system)
     lyon = fulfillment.shipment_dispatch(shipment=lyon, actor=system)
     now = timezone.now()
@@ -198,8 +207,12 @@ def test_a_lost_parcel_opens_a_case_and_a_late_delivery_closes_it(world):
     def webhook(*events):
         return {
             "events": [
-                {"id": f"{lyon.tracking_number}-{code}", "tracking_number": lyon.tracking_number, "status": code,
-                 "occurred_at": (now + datetime.timedelta(minutes=minutes)).isoformat()}
+                {
+                    "id": f"{lyon.tracking_number}-{code}",
+                    "tracking_number": lyon.tracking_number,
+                    "status": code,
+                    "occurred_at": (now + datetime.timedelta(minutes=minutes)).isoformat(),
+                }
                 for code, minutes in events
             ]
         }
@@ -244,7 +257,11 @@ def test_sla_breaches_open_once_per_stage_respect_the_channels_limit_and_close_w
     assert cases.sla_sweep(actor=system, now=start) == 1  # 5 h: late on the marketplace (2 h), not on the web (24 h)
     assert cases.sla_sweep(actor=system, now=start) == 0  # swept again: still one case
     case = the_case(order=market_order)
-    assert (case.kind, case.source_key, case.facts["stage"]) == ("sla_breach", f"sla:preparation:{market_order.pk}", "preparation")
+    assert (case.kind, case.source_key, case.facts["stage"]) == (
+        "sla_breach",
+        f"sla:preparation:{market_order.pk}",
+        "preparation",
+    )
     assert OrderEventType.SLA_BREACHED in timeline(market_order)
     assert not Case.objects.filter(order=web_order).exists()
 
@@ -259,7 +276,7 @@ def test_sla_breaches_open_once_per_stage_respect_the_channels_limit_and_close_w
     dispatch = the_case(source_key=f"sla:dispatch:{market_order.pk}")
     for shipment in Shipment.objects.filter(order=market_order):
         fulfillment.shipment_confirm_picks(
-            shipment=shipment, actor=system, picked={l.pk: l.quantity for l in shipment.lines.all()}
+            shipment=shipment, actor=system, picked={line.pk: line.quantity for line in shipment.lines.all()}
         )
         fulfillment.shipment_pack(shipment=shipment, actor=system)
         fulfillment.shipment_dispatch(shipment=shipment, actor=system)
@@ -392,9 +409,7 @@ def test_an_escalation_case_opened_by_hand_is_resolved_with_its_decision_as_evid
     l1 = make_user(roles.SUPPORT_L1)
     warehouse = make_user(roles.WAREHOUSE)
     with pytest.raises(PermissionDeniedError):
-        cases.case_open(
-            kind=CaseKind.ESCALATION, source_key="x", title="t", actor=warehouse, order=order, by_hand=True
-        )
+        cases.case_open(kind=CaseKind.ESCALATION, source_key="x", title="t", actor=warehouse, order=order, by_hand=True)
     case, created = cases.case_open(
         kind=CaseKind.ESCALATION,
         source_key=f"escalation:{order.pk}:medical",
@@ -432,8 +447,12 @@ def test_queue_counts_show_only_the_users_queues_with_overdue_ones(world):
     order, _ = services.order_create(actor=system, **order_payload(risk={"score": 90, "facts": ["x"]}))
     services.order_hold(order=order, actor=system, reason="address_check", note="n")
     with time_machine.travel(timezone.now() + datetime.timedelta(hours=10), tick=False):
-        l1_counts = {(row["kind"], row["level"]): row for row in cases.case_queue_counts(user=make_user(roles.SUPPORT_L1))}
-        l2_counts = {(row["kind"], row["level"]): row for row in cases.case_queue_counts(user=make_user(roles.SUPPORT_L2))}
+        l1_counts = {
+            (row["kind"], row["level"]): row for row in cases.case_queue_counts(user=make_user(roles.SUPPORT_L1))
+        }
+        l2_counts = {
+            (row["kind"], row["level"]): row for row in cases.case_queue_counts(user=make_user(roles.SUPPORT_L2))
+        }
     assert ("fraud_review", "l1") not in l1_counts and ("address_check", "l2") not in l1_counts
     assert (l1_counts["address_check", "l1"]["open"], l1_counts["address_check", "l1"]["overdue"]) == (1, 1)
     assert (l2_counts["fraud_review", "l1"]["open"], l2_counts["fraud_review", "l1"]["overdue"]) == (1, 1)

@@ -1117,6 +1117,138 @@ class Demo:
         )
 
     # --- billing and returns: invoices, credit notes, refunds, a dispute and returns ----------------
+    def cockpit_showcase(self, admin) -> None:
+        """Cases in every queue and state, SLA policies, automation rules, a fraud review to clear."""
+        from orders import cases
+        from orders.automation import rule_clean
+        from orders.choices import CaseKind
+        from orders.models import AutomationRule, Case, SlaPolicy
+
+        u = self.users
+        for channel, limits in ((None, (24, 48, 72)), ("amazon-fr", (12, 24, 48))):
+            SlaPolicy.objects.get_or_create(
+                channel=Channel.objects.get(code=channel) if channel else None,
+                defaults={
+                    "payment_to_preparation": datetime.timedelta(hours=limits[0]),
+                    "preparation_to_dispatch": datetime.timedelta(hours=limits[1]),
+                    "refund": datetime.timedelta(hours=limits[2]),
+                },
+            )
+        rules = [
+            {
+                "name": "VIP customers: a call-back case",
+                "description": "Every order of a VIP customer gets a person's attention.",
+                "trigger": "order_placed",
+                "customer_tags": "vip",
+                "case_kind": CaseKind.ESCALATION,
+                "add_tag": "vip",
+            },
+            {
+                "name": "Big orders outside Europe: fraud review",
+                "description": "Over 800 shipped to the US: reviewed before preparation.",
+                "trigger": "order_placed",
+                "min_total": Decimal("800"),
+                "countries": "US",
+                "risk_score": 75,
+                "hold_reason": HoldReason.FRAUD_REVIEW,
+            },
+            {
+                "name": "Late shipments: alert the warehouse leads",
+                "trigger": "shipment_late",
+                "notify_emails": "leads@oms-demo.invalid",
+            },
+            {
+                "name": "Parcel lost: tag for the carrier claim",
+                "trigger": "parcel_exception",
+                "add_tag": "carrier-claim",
+            },
+        ]
+        for fields in rules:
+            rule = AutomationRule(**fields)
+            rule_clean(rule)
+            stamp(rule, actor=admin, reason="Demo data")
+            rule.save()
+        vip = Tag.objects.get_or_create(name="vip")[0]
+        for customer in Customer.objects.filter(orders__tags=vip).distinct()[:5]:
+            customer.tags.add(vip)
+
+        # Two orders the channel's fraud tool scored high: one to clear, one still waiting; two web
+        # orders paid two days ago and still not prepared: SLA breaches for the sweep below.
+        customers = list(Customer.objects.filter(is_test=False, payment_terms_days__isnull=True).order_by("pk")[:4])
+
+        def place(customer, external_id, **extra):
+            return services.order_create(
+                actor=self.api,
+                channel=extra.pop("channel", "web"),
+                external_id=external_id,
+                customer={"email": customer.email, "first_name": customer.first_name, "last_name": customer.last_name},
+                billing_address=Order.objects.filter(customer=customer).values_list("billing_address", flat=True)[0],
+                lines=self._lines("EUR", at_least=2),
+                shipping=self._shipping("EUR", b2b=False),
+                payment={"status": "paid", "method": "card", "reference": f"pay-{external_id}"},
+                **extra,
+            )[0]
+
+        risky = [
+            place(
+                customer,
+                f"web-risk-{index + 1}",
+                risk={"score": 88 + index, "facts": ["Billing and IP countries differ", "4 cards tried in 10 minutes"]},
+            )
+            for index, customer in enumerate(customers[:2])
+        ]
+        with _backdated(self.now - datetime.timedelta(days=2)):
+            for index, customer in enumerate(customers[2:]):
+                place(customer, f"amz-late-{index + 1}", channel="amazon-fr")
+        services.order_clear_fraud(
+            order=risky[0], actor=u["support2"], reason="Called the cardholder: genuine, travelling abroad."
+        )
+
+        # By hand: a medical emergency and a social one, as support would open them.
+        open_orders = list(Order.objects.filter(status=OrderStatus.CONFIRMED, is_test=False).order_by("placed_at")[:3])
+        for order, subtype, title in zip(
+            open_orders,
+            ("medical", "social", "vip"),
+            (
+                "Medical emergency: insulin pen needles, deliver before Friday",
+                "Social emergency: family rehoused, new delivery address to confirm",
+                "VIP: press order for the launch, call before shipping",
+            ),
+            strict=False,
+        ):
+            cases.case_open(
+                kind=CaseKind.ESCALATION,
+                source_key=f"escalation:{order.pk}:{subtype}",
+                title=title,
+                actor=u["support1"],
+                order=order,
+                facts={"subtype": subtype},
+                by_hand=True,
+            )
+        # Work some of the queue: taken, escalated, one resolved with a force-majeure decision.
+        support_cases = list(
+            Case.objects.filter(kind__in=["address_check", "escalation"], level="l1")
+            .exclude(status="resolved")
+            .order_by("pk")
+        )
+        for case in support_cases[:2]:
+            cases.case_assign(case=case, actor=u["support1"])
+        if len(support_cases) > 2:
+            cases.case_escalate(
+                case=support_cases[2],
+                actor=u["support1"],
+                reason="Customer asks for a manager; threatens a chargeback.",
+            )
+        if len(support_cases) > 3:
+            cases.case_resolve(
+                case=support_cases[-1],
+                actor=u["support1"],
+                decision="force_majeure",
+                resolution="Storm closed the carrier's hub for two days; customer informed.",
+                evidence={"notice": "Carrier notice of 2026-11-18: hub closed (storm)."},
+            )
+        cases.cases_sweep(actor=get_system_user())
+
     def billing_showcase(self, admin) -> dict:
         """Money after the parcels, each step by its role and through the billing and returns
         services: payment rows, the billing policies, invoices (one overdue), credit notes, refunds in
@@ -1343,7 +1475,16 @@ class Command(BaseCommand):
             # One event log line per step would bury the summary: quiet while seeding.
             quiet = [
                 logging.getLogger(name)
-                for name in ("orders.events", "inventory", "fulfillment", "billing", "returns", "weasyprint")
+                for name in (
+                    "orders.events",
+                    "orders.cases",
+                    "orders.automation",
+                    "inventory",
+                    "fulfillment",
+                    "billing",
+                    "returns",
+                    "weasyprint",
+                )
             ]
             levels = [logger.level for logger in quiet]
             for logger in quiet:
@@ -1359,6 +1500,7 @@ class Command(BaseCommand):
                         demo.drive(order, spec)
                     demo.fulfillment_showcase(customers, users["admin"])
                     demo.billing_showcase(users["admin"])
+                    demo.cockpit_showcase(users["admin"])
             finally:
                 for logger, level in zip(quiet, levels, strict=True):
                     logger.setLevel(level)
