@@ -238,19 +238,61 @@ def notification_queue(
     order_number: str = "",
     is_test: bool = False,
     merge: tuple[str, ...] = (),
+    channel: str = "email",
+    phone: str | None = None,
 ):
     """Queue a customer message in the caller's transaction, merged into the pending one of its group.
 
     `merge` names list-valued keys of `data` that accumulate (the parcels of one dispatch); the other
-    keys take the latest value. Sent by `notifications_send_due` once `send_after` has passed.
+    keys take the latest value. The merged message takes the new kind unless the pending one says
+    more (NOTIFICATION_PRECEDENCE). A pending order confirmation (ABSORBED_KINDS) is absorbed by the
+    next message about the order, whatever its group: confirmed then dispatched (or delayed) within
+    the window is one message about the dispatch. Sent by `notifications_send_due` once
+    `send_after` has passed.
+
+    An email of a kind in SMS_KINDS about an order also queues a text message to the customer's phone
+    (`phone`, else the order's customer or shipping address), grouped the same way in its own group.
     """
 
     if not connection.in_atomic_block:
         raise RuntimeError("notification_queue must be called inside the transaction of the change it reports.")
+    if channel not in NOTIFICATION_CHANNELS:
+        raise ValueError(f"Unknown notification channel {channel!r}.")
+    if channel == "email" and kind in SMS_KINDS and order_number:
+        to = phone if phone is not None else _order_phone(order_number)
+        if to:
+            notification_queue(
+                kind=kind,
+                recipient=to,
+                group_key=f"sms:{group_key}"[:120],
+                data=data,
+                locale=locale,
+                order_number=order_number,
+                is_test=is_test,
+                merge=merge,
+                channel="sms",
+            )
     pending = Notification.objects.select_for_update().filter(group_key=group_key, status="pending").first()
+    if pending is None and order_number and kind not in ABSORBED_KINDS | STAFF_KINDS:
+        # A confirmation still waiting is told by the next message about the order: one message.
+        pending = (
+            Notification.objects.select_for_update()
+            .filter(
+                order_number=order_number,
+                channel=channel,
+                recipient=recipient,
+                kind__in=ABSORBED_KINDS,
+                status=Notification.Status.PENDING,
+            )
+            .order_by("pk")
+            .first()
+        )
+        if pending is not None:
+            pending.group_key = group_key
     if pending is None:
         return Notification.objects.create(
             kind=kind,
+            channel=channel,
             recipient=recipient,
             group_key=group_key,
             data=data,
@@ -266,9 +308,51 @@ def notification_queue(
         else:
             merged[key] = value
     pending.data = merged
-    pending.kind = kind
-    pending.save(update_fields=["data", "kind"])
+    if NOTIFICATION_PRECEDENCE.get(kind, 1) >= NOTIFICATION_PRECEDENCE.get(pending.kind, 1):
+        pending.kind = kind
+    pending.save(update_fields=["data", "kind", "group_key"])
     return pending
+
+
+def _order_phone(order_number: str) -> str:
+    """The number to text about an order: the customer's phone, else the shipping address's, in
+    international form ("+33612345678"); "" when there is none."""
+    from orders.identity import phone_key  # orders builds on integrations: imported when used
+    from orders.models import Order
+
+    row = (
+        Order.objects.filter(number=order_number)
+        .values("customer__phone", "shipping_address", "billing_address")
+        .first()
+    )
+    if row is None:
+        return ""
+    address = row["shipping_address"] if isinstance(row["shipping_address"], dict) else {}
+    billing = row["billing_address"] if isinstance(row["billing_address"], dict) else {}
+    country = str(address.get("country") or billing.get("country") or "")
+    key = phone_key(row["customer__phone"] or str(address.get("phone") or ""), country=country)
+    return f"+{key}" if key else ""
+
+
+def notifications_skip_for_order(*, order_number: str, reason: str, keep_kinds=frozenset()) -> int:
+    """Mark the order's pending customer messages skipped (with why), except the kinds in
+    `keep_kinds` and the staff alerts. In the caller's transaction. Returns how many."""
+    pending = list(
+        Notification.objects.select_for_update()
+        .filter(order_number=order_number, status=Notification.Status.PENDING)
+        .exclude(kind__in={*keep_kinds, *STAFF_KINDS})
+        .order_by("pk")
+    )
+    for notification in pending:
+        notification.status = Notification.Status.SKIPPED
+        notification.last_error = reason[:LAST_ERROR_MAX_LENGTH]
+        notification.save(update_fields=["status", "last_error"])
+    if pending:
+        logger.info(
+            "pending notifications skipped",
+            extra={"order": order_number, "count": len(pending), "reason": reason},
+        )
+    return len(pending)
 
 
 # --- customer notifications: sending ----------------------------------------------------------
@@ -277,17 +361,42 @@ NOTIFICATION_MAX_ATTEMPTS = 5
 NOTIFICATION_RETRY_BASE_SECONDS = 60
 NOTIFICATION_RETRY_MAX_SECONDS = 3600
 SEND_NOW_PERMISSION = "integrations.change_notification"
-# Each kind has templates/notifications/<kind>_subject.txt, <kind>.txt and <kind>.html.
+# Each kind has templates/notifications/<kind>_subject.txt, <kind>.txt and <kind>.html; the kinds in
+# SMS_KINDS also <kind>.sms.txt (short, plain text).
 NOTIFICATION_KINDS = frozenset(
-    {"parcels_dispatched", "delivery_delayed", "ready_for_pickup", "pickup_reminder", "seller_cancellation"}
+    {
+        "order_confirmed",
+        "parcels_dispatched",
+        "delivery_delayed",
+        "ready_for_pickup",
+        "pickup_reminder",
+        "order_delivered",
+        "order_canceled",
+        "seller_cancellation",
+        "return_approved",
+        "return_received",
+        "refund_processed",
+        "rule_alert",
+    }
 )
+NOTIFICATION_CHANNELS = ("email", "sms")
+# What a customer wants on their phone too: a parcel on its way, something to collect, a delay.
+SMS_KINDS = frozenset({"parcels_dispatched", "ready_for_pickup", "pickup_reminder", "delivery_delayed"})
+# Messages to staff (automation rules), not to the customer: never stopped by a cancellation.
+STAFF_KINDS = frozenset({"rule_alert"})
+# Still sent about a canceled order: the cancellation itself and the money going back.
+CANCELED_ORDER_KINDS = frozenset({"order_canceled", "seller_cancellation", "refund_processed"})
+# Pending messages that the next message about the same order (any group) takes over.
+ABSORBED_KINDS = frozenset({"order_confirmed"})
+# When two kinds meet in one group, the higher one names the message (equal: the latest).
+NOTIFICATION_PRECEDENCE = {"order_confirmed": 0, "order_canceled": 2, "seller_cancellation": 2}
 
 
 class NotificationOutcome(enum.StrEnum):
     SENT = "sent"
     RETRY_SCHEDULED = "retry_scheduled"
     FAILED = "failed"
-    # A test order's message: marked skipped, never sent.
+    # A test order's message, or one about a canceled order: marked skipped (last_error says why).
     SKIPPED = "skipped"
     # Not found, not pending, not yet due, or being sent right now by another worker: nothing done.
     UNTOUCHED = "untouched"
@@ -311,13 +420,17 @@ def _as_datetime(value) -> datetime.datetime | None:
 def notification_render(notification) -> tuple[str, str, str]:
     """(subject, plain text body, HTML body), in the notification's language.
 
-    Every message links the customer's tracking page (absolute, from settings.OMS_PUBLIC_URL)."""
+    An email links the customer's tracking page (absolute, from settings.OMS_PUBLIC_URL). A text
+    message is ("", its text, ""): <kind>.sms.txt, on as few lines as it takes."""
     import re
 
     from fulfillment.links import carrier_name, tracking_url_for_number  # the page lives in fulfillment
 
     if notification.kind not in NOTIFICATION_KINDS:
         raise LookupError(f"No templates for notification kind {notification.kind!r}.")
+    channel = getattr(notification, "channel", "email") or "email"
+    if channel == "sms" and notification.kind not in SMS_KINDS:
+        raise LookupError(f"No text message for notification kind {notification.kind!r}.")
     data = notification.data or {}
     order_number = notification.order_number or str(data.get("order") or "")
     parcels = [
@@ -336,11 +449,33 @@ def notification_render(notification) -> tuple[str, str, str]:
         "refund_amount": data.get("refund_amount") or "",
         "compensation_amount": data.get("compensation_amount") or "",
         "currency": data.get("currency") or "",
-        "tracking_page_url": tracking_url_for_number(order_number) if order_number else "",
+        # order_confirmed (kept under its own key: a later message of the burst takes it over).
+        "confirmation": data.get("confirmation") or {},
+        # order_canceled.
+        "refund_due": data.get("refund_due") or "",
+        # order_delivered: every parcel delivered, or some of them.
+        "complete": bool(data.get("complete", True)),
+        # refund_processed (also merged into a cancellation or a return): [{amount, currency, method}].
+        "refunds": data.get("refunds") or [],
+        # return_approved, return_received.
+        "return_number": data.get("return") or "",
+        "return_tracking_number": data.get("return_tracking_number") or "",
+        "return_tracking_url": data.get("return_tracking_url") or "",
+        "return_received": bool(data.get("return_received")),
+        # rule_alert (staff): the rule and the orders it fired on in the window.
+        "rule": data.get("rule") or "",
+        "description": data.get("description") or "",
+        "orders": list(dict.fromkeys(data.get("orders") or [])),
+        "tracking_page_url": tracking_url_for_number(order_number)
+        if order_number and notification.kind not in STAFF_KINDS
+        else "",
     }
     languages = {code for code, _name in settings.LANGUAGES}
     language = notification.locale if notification.locale in languages else settings.LANGUAGE_CODE
     with translation.override(language):
+        if channel == "sms":
+            text = render_to_string(f"notifications/{notification.kind}.sms.txt", context)
+            return "", "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip()), ""
         subject = render_to_string(f"notifications/{notification.kind}_subject.txt", context)
         text = render_to_string(f"notifications/{notification.kind}.txt", context)
         html = render_to_string(f"notifications/{notification.kind}.html", context)
@@ -349,11 +484,19 @@ def notification_render(notification) -> tuple[str, str, str]:
     return " ".join(subject.split())[:255], text, html
 
 
+def _order_canceled(order_number: str) -> bool:
+    from orders.choices import OrderStatus  # orders builds on integrations: imported when used
+    from orders.models import Order
+
+    return Order.objects.filter(number=order_number, status=OrderStatus.CANCELED).exists()
+
+
 def notification_send(*, notification_id, now=None, force: bool = False) -> NotificationOutcome:
     """One attempt at one message, under its row lock, in its own transaction.
 
     `force` (the cockpit's "send now") ignores `send_after` and also takes a failed message again.
-    A message about a test order is marked skipped and never sent.
+    A message about a test order is marked skipped and never sent; so is a customer message about
+    a canceled order, other than the cancellation and its refunds.
     """
 
     now = now or timezone.now()
@@ -373,27 +516,42 @@ def notification_send(*, notification_id, now=None, force: bool = False) -> Noti
 
 def _notification_attempt(notification, *, now) -> NotificationOutcome:
     # Runs with the row locked, inside notification_send's transaction.
+    from integrations.adapters.sms import sms_send
 
     Status = type(notification).Status
     log_context = {
         "notification_id": notification.pk,
         "kind": notification.kind,
+        "channel": notification.channel,
         "locale": notification.locale,
     }
+    skip_reason = ""
     if notification.is_test:
+        skip_reason = "Test order: never sent."
+    elif (
+        notification.order_number
+        and notification.kind not in CANCELED_ORDER_KINDS | STAFF_KINDS
+        and _order_canceled(notification.order_number)
+    ):
+        skip_reason = "Order canceled: only the cancellation and its refunds are sent."
+    if skip_reason:
         notification.status = Status.SKIPPED
-        notification.save(update_fields=["status"])
-        logger.info("notification of a test order skipped", extra=log_context)
+        notification.last_error = skip_reason
+        notification.save(update_fields=["status", "last_error"])
+        logger.info("notification skipped", extra={**log_context, "reason": skip_reason})
         return NotificationOutcome.SKIPPED
     notification.attempts += 1
     try:
         subject, text, html = notification_render(notification)
-        email = EmailMultiAlternatives(
-            subject=subject, body=text, from_email=settings.OMS_NOTIFICATION_FROM, to=[notification.recipient]
-        )
-        email.attach_alternative(html, "text/html")
-        email.send()
-    except Exception as exc:  # a template or the mail server: a failed attempt either way
+        if notification.channel == "sms":
+            sms_send(to=notification.recipient, body=text)
+        else:
+            email = EmailMultiAlternatives(
+                subject=subject, body=text, from_email=settings.OMS_NOTIFICATION_FROM, to=[notification.recipient]
+            )
+            email.attach_alternative(html, "text/html")
+            email.send()
+    except Exception as exc:  # a template, the mail server or the SMS provider: a failed attempt either way
         notification.last_error = f"{type(exc).__name__}: {exc}"[:LAST_ERROR_MAX_LENGTH]
         if notification.attempts >= NOTIFICATION_MAX_ATTEMPTS:
             notification.status = Status.FAILED

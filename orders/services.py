@@ -36,6 +36,7 @@ from orders.choices import (
 )
 from orders.events import event_record, events_record
 from orders.exceptions import TransitionRefused
+from orders.identity import customer_keys_refresh
 from orders.models import Channel, Customer, Order, OrderHold, OrderLine, OrderNote, Tag
 from orders.pricing import line_amounts, order_totals, split_amount
 
@@ -399,6 +400,8 @@ def order_create(
             "is_test": bool(is_test),
         },
     )
+    # The duplicate detector's keys (phone, last shipping address); written only when they change.
+    customer_keys_refresh(customer=customer_row, address=shipping_addr, actor=actor, reason="Order intake")
     now = timezone.now()
     year = timezone.localdate(now).year
     number = format_number("ORD", year, next_unique("order", year))

@@ -2,8 +2,8 @@
 
 Lock order, as everywhere: order → order lines → return request → return lines → stock (by product,
 location). Each service checks the actor's permission first, runs the FSM transition, saves with the
-history user and reason. Order events for returns need new OrderEventTypes (not added yet): until
-then the return's own history is its timeline, and the order hears of exchanges through its hold.
+history user and reason, and records the step on the order's timeline (`return_requested`,
+`return_approved`, …), which is what notifications, automation rules and integrations hear.
 """
 
 import datetime
@@ -31,6 +31,8 @@ from oms.core.logging import set_order
 from oms.core.money import ZERO, quantize
 from oms.core.numbering import format_number, next_unique
 from orders import services as orders
+from orders.choices import OrderEventType
+from orders.events import event_record
 from orders.models import Order, OrderHold, OrderLine
 from returns.choices import OPEN_OR_DONE, ReturnMethod, ReturnReason, ReturnStatus
 from returns.models import ReturnLine, ReturnRequest
@@ -96,6 +98,15 @@ def _run(request: ReturnRequest, name: str, *, actor, **kwargs) -> str:
 def _save(request: ReturnRequest, *, actor, reason: str, fields: list[str]) -> None:
     stamp(request, actor=actor, reason=reason)
     request.save(update_fields=list(dict.fromkeys(fields)))
+
+
+def _order_event(request: ReturnRequest, event_type: str, *, actor, reason: str = "", lines=None, **extra) -> None:
+    payload = {"return": request.number, "status": request.status, **extra}
+    if lines is not None:
+        payload["items"] = [
+            {"sku": line.order_line.sku, "name": line.order_line.name, "quantity": line.quantity} for line in lines
+        ]
+    event_record(order=request.order, actor=actor, type=event_type, reason=reason, payload=payload)
 
 
 def _text(errors: dict, key: str, value, *, max_length: int = MAX_TEXT) -> str:
@@ -383,6 +394,13 @@ def return_request(
         return_line.save()
     if request.exchange_hold_id:
         _save(request, actor=actor, reason=_("Exchange held"), fields=["exchange_hold"])
+    _order_event(
+        request,
+        OrderEventType.RETURN_REQUESTED,
+        actor=actor,
+        lines=list(request.lines.select_related("order_line")),
+        exchange=bool(request.exchange_hold_id),
+    )
     logger.info("return requested", extra={"rma": request.number, "lines": len(clean)})
     return request
 
@@ -464,6 +482,14 @@ def return_approve(*, request, actor, carrier: str = "", service: str = "") -> R
         reason=_("Approved, label %(tracking)s") % {"tracking": label.tracking_number},
         fields=["status", "approved_at", "carrier", "tracking_number", "tracking_url", "label"],
     )
+    _order_event(
+        request,
+        OrderEventType.RETURN_APPROVED,
+        actor=actor,
+        lines=lines,
+        tracking_number=request.tracking_number,
+        tracking_url=request.tracking_url,
+    )
     return request
 
 
@@ -475,6 +501,7 @@ def return_receive(*, request, actor, note: str = "") -> ReturnRequest:
     request = _lock_request(request)
     _run(request, "receive", actor=actor)
     _save(request, actor=actor, reason=note or _("Parcel received"), fields=["status", "received_at"])
+    _order_event(request, OrderEventType.RETURN_RECEIVED, actor=actor, reason=note)
     return request
 
 
@@ -588,6 +615,16 @@ def return_inspect(*, request, actor, results: dict, location=None, note: str = 
         fields=["status", "inspected_at", "settlement"],
     )
     _release_exchange_hold(request, lines, actor=actor)
+    _order_event(
+        request,
+        OrderEventType.RETURN_INSPECTED,
+        actor=actor,
+        reason=note,
+        resellable=sum(line.quantity_resellable for line in lines),
+        damaged=sum(line.quantity_damaged for line in lines),
+        missing=sum(line.quantity_missing for line in lines),
+        settlement=request.settlement or {},
+    )
     return request
 
 
@@ -711,6 +748,7 @@ def return_close(*, request, actor, note: str = "") -> ReturnRequest:
     request = _lock_request(request)
     _run(request, "close", actor=actor)
     _save(request, actor=actor, reason=note or _("Closed"), fields=["status", "closed_at"])
+    _order_event(request, OrderEventType.RETURN_CLOSED, actor=actor, reason=note)
     return request
 
 
@@ -726,6 +764,7 @@ def return_refuse(*, request, actor, reason: str) -> ReturnRequest:
     request = _lock_request(request)
     _run(request, "refuse", actor=actor, reason=reason)
     _save(request, actor=actor, reason=reason, fields=["status", "refusal_reason", "refused_at"])
+    _order_event(request, OrderEventType.RETURN_REFUSED, actor=actor, reason=reason)
     return request
 
 
@@ -734,4 +773,5 @@ def return_cancel(*, request, actor, reason: str = "") -> ReturnRequest:
     request = _lock_request(request)
     _run(request, "cancel", actor=actor)
     _save(request, actor=actor, reason=reason or _("Canceled"), fields=["status", "canceled_at"])
+    _order_event(request, OrderEventType.RETURN_CANCELED, actor=actor, reason=reason)
     return request
