@@ -39,11 +39,14 @@ from oms.core.admin import (  # noqa: F401 (shared cockpit helpers)
     money,
     short_datetime,
 )
-from oms.core.errors import ApplicationError
-from orders import services
+from oms.core.errors import ApplicationError, ConflictError
+from orders import cases, identity, services
 from orders.addresses import ADDRESS_FIELDS, format_address
+from orders.admin_cases import order_cases_panel  # also registers the case, rule and SLA screens
 from orders.choices import (
     CancelReason,
+    CaseKind,
+    CaseLevel,
     FulfillmentStatus,
     HoldReason,
     OrderEventType,
@@ -297,6 +300,62 @@ class HoldForm(ActionForm):
         super().__init__(*args, **kwargs)
         active = {hold.reason for hold in self.order.holds.all() if hold.released_at is None}
         self.fields["reason"].choices = [(v, label) for v, label in HoldReason.choices if v not in active]
+
+
+class ClearFraudForm(ActionForm):
+    reason = _reason_field(
+        required=True,
+        label=_("Why it is a false positive"),
+        help_text=_("Required. What you checked (customer called back, 3-D Secure passed…): kept as evidence."),
+    )
+
+
+ESCALATION_SUBTYPES = [
+    ("vip", _("VIP customer")),
+    ("medical", _("Medical emergency")),
+    ("social", _("Social emergency")),
+]
+
+
+class EscalationForm(ActionForm):
+    subtype = forms.ChoiceField(label=_("Escalation"), choices=ESCALATION_SUBTYPES)
+    level = forms.ChoiceField(label=_("Level"), choices=CaseLevel.choices, initial=CaseLevel.L1)
+    reason = _reason_field(required=True, label=_("What is needed"), help_text=_("Required. Staff only."))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _kinds, levels = cases.user_case_scope(self.user)
+        self.fields["level"].choices = [(v, label) for v, label in CaseLevel.choices if v in levels]
+
+
+def _open_escalation(order, user, form):
+    subtype = form.cleaned_data["subtype"]
+    label = dict(ESCALATION_SUBTYPES)[subtype]
+    case, created = cases.case_open(
+        kind=CaseKind.ESCALATION,
+        source_key=f"escalation:{subtype}:{order.pk}",
+        title=f"{label}: {form.cleaned_data['reason']}"[:255],
+        actor=user,
+        order=order,
+        level=form.cleaned_data["level"],
+        facts={"subtype": subtype, "note": form.cleaned_data["reason"]},
+        by_hand=True,
+    )
+    if not created:
+        raise ConflictError(f"Case {case.number} is already open for this escalation.", code="case_already_open")
+    return case
+
+
+def may_open_escalation(user) -> bool:
+    kinds, _levels = cases.user_case_scope(user)
+    return user.has_perm("orders.open_case") and CaseKind.ESCALATION.value in kinds
+
+
+def may_clear_fraud(order: Order, user) -> bool:
+    return user.has_perm("orders.release_fraud_hold") and (
+        order.status == OrderStatus.UNDER_REVIEW
+        or any(h.reason == HoldReason.FRAUD_REVIEW and h.released_at is None for h in order.holds.all())
+    )
 
 
 class ReleaseHoldForm(ActionForm):
@@ -639,6 +698,26 @@ def seller_cancel_allowed(order: Order, user) -> bool:
     )
 
 
+ACTIONS["clear_fraud"] = OrderAction(
+    "clear_fraud",
+    _("Clear fraud review"),
+    ClearFraudForm,
+    lambda o, u, f: services.order_clear_fraud(order=o, actor=u, reason=f.cleaned_data["reason"]),
+    _("Fraud review of order %(number)s cleared: false positive."),
+    tone="primary",
+    intro=_(
+        "The false-positive protocol: the fraud-review hold is released, the review accepted and the "
+        "fraud case closed as a false positive, with your reason as its evidence."
+    ),
+)
+ACTIONS["open_escalation"] = OrderAction(
+    "open_escalation",
+    _("Open escalation case"),
+    EscalationForm,
+    _open_escalation,
+    _("Escalation case opened on order %(number)s."),
+    intro=_("For a VIP customer or a medical or social emergency: a case in the support queue, due soon."),
+)
 ACTIONS["seller_cancel"] = OrderAction(
     "seller_cancel",
     _("Seller cancellation (stock-out)"),
@@ -658,6 +737,10 @@ def order_available_actions(order: Order, user) -> list[OrderAction]:
     names = {name for key in order_allowed_actions(order=order, user=user) for name in SELECTOR_ACTIONS[key]}
     if seller_cancel_allowed(order, user):
         names.add("seller_cancel")
+    if may_clear_fraud(order, user):
+        names.add("clear_fraud")
+    if may_open_escalation(user):
+        names.add("open_escalation")
     if not order.tags.all():
         names.discard("untag")  # nothing to remove: no button
     return [action for name, action in ACTIONS.items() if name in names]
@@ -916,6 +999,7 @@ class OrderAdmin(ReadOnlyAdminMixin, AuditedAdmin):
             "history_url": reverse("admin:orders_order_history", args=[order.pk], current_app=self.admin_site.name),
             "sourcing": order_sourcing_panel(order=order, user=request.user),
             "shipments_panel": order_shipments_panel(order=order, user=request.user),
+            "cases_panel": order_cases_panel(order=order, user=request.user),
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/orders/order/detail.html", context)
@@ -988,6 +1072,27 @@ class ChannelAdmin(AuditedAdmin):
         return False  # orders reference channels (PROTECT): deactivate instead
 
 
+class MergeForm(forms.Form):
+    """One group of possible duplicates: the record to keep, the ones merged into it, and why."""
+
+    keep = forms.TypedChoiceField(label=_("Keep"), coerce=int, widget=forms.RadioSelect)
+    merge = forms.TypedMultipleChoiceField(label=_("Merge into it"), coerce=int, widget=forms.CheckboxSelectMultiple)
+    reason = _reason_field(required=True, label=_("Why they are one customer"), help_text=_("Required. Audited."))
+
+    def __init__(self, *args, customers, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.customers = customers
+        choices = [(c.pk, f"{c.email} — {c.full_name or c.company_name or '–'} {c.phone}".strip()) for c in customers]
+        self.fields["keep"].choices = choices
+        self.fields["merge"].choices = choices
+        if not self.is_bound and customers:
+            self.initial.setdefault("keep", customers[0].pk)
+            self.initial.setdefault("merge", [c.pk for c in customers[1:]])
+
+    def field_for_error(self, key: str) -> str | None:
+        return key if key in self.fields else None
+
+
 @admin.register(Customer)
 class CustomerAdmin(AuditedAdmin):
     list_display = ("email", "full_name", "company_name", "locale", "payment_terms_days", "is_test", "created_at")
@@ -1012,8 +1117,73 @@ class CustomerAdmin(AuditedAdmin):
     paginator = EstimatedCountPaginator
     sortable_by = ("email", "created_at")
 
+    change_list_template = "admin/orders/case/customer_change_list.html"
+
     def has_add_permission(self, request):
         return False  # customers come with their first order (order_create)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "may_merge": request.user.has_perm(identity.MERGE_PERMISSION)}
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        return [
+            path("duplicates/", self.admin_site.admin_view(self.duplicates_view), name="orders_customer_duplicates"),
+            *super().get_urls(),
+        ]
+
+    def duplicates_view(self, request):
+        """Possible duplicates (same phone or address key), each group with a merge form."""
+        if not request.user.has_perm(identity.MERGE_PERMISSION):
+            raise PermissionDenied
+        request.current_app = self.admin_site.name
+        posted = None
+        if request.method == "POST":
+            ids = [int(pk) for pk in request.POST.get("group", "").split(",") if pk.strip().isdigit()]
+            customers = list(Customer.objects.filter(pk__in=ids, merged_into__isnull=True).order_by("pk"))
+            posted = MergeForm(request.POST, customers=customers)
+            if posted.is_valid():
+                by_id = {c.pk: c for c in customers}
+                try:
+                    kept = identity.customer_merge(
+                        keep=by_id[posted.cleaned_data["keep"]],
+                        merge=[by_id[pk] for pk in posted.cleaned_data["merge"]],
+                        actor=request.user,
+                        reason=posted.cleaned_data["reason"],
+                    )
+                except ApplicationError as exc:
+                    apply_service_error(posted, exc)
+                    messages.error(request, exc.message)
+                else:
+                    messages.success(
+                        request,
+                        _("%(count)s record(s) merged into %(email)s.")
+                        % {"count": len(posted.cleaned_data["merge"]), "email": kept.email},
+                    )
+                    return HttpResponseRedirect(reverse("admin:orders_customer_change", args=[kept.pk]))
+        groups = []
+        for index, group in enumerate(identity.customer_duplicate_groups(limit=50)):
+            ids = ",".join(str(c.pk) for c in group["customers"])
+            form = posted if posted is not None and request.POST.get("group") == ids else None
+            groups.append(
+                {
+                    "reason": group["reason"],
+                    "key": group["key"],
+                    "ids": ids,
+                    "customers": group["customers"],
+                    "form": form or MergeForm(customers=group["customers"], auto_id=f"id_group{index}_%s"),
+                }
+            )
+        if posted is not None and not any(g["form"] is posted for g in groups):
+            groups.insert(0, {"reason": "", "key": "", "ids": request.POST.get("group", ""), "form": posted})
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Possible duplicate customers"),
+            "groups": groups,
+            "changelist_url": reverse("admin:orders_customer_changelist", current_app=self.admin_site.name),
+        }
+        return TemplateResponse(request, "admin/orders/case/customer_duplicates.html", context)
 
     def has_delete_permission(self, request, obj=None):
         return False

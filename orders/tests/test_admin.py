@@ -209,12 +209,20 @@ def test_order_page_query_count_does_not_grow_with_events(client, make_order, ad
         (
             roles.SUPPORT_L1,
             UNPAID,
-            {"cancel", "hold", "add_note", "tag", "change_shipping_address", "change_billing_address"},
+            {
+                "cancel",
+                "hold",
+                "add_note",
+                "tag",
+                "change_shipping_address",
+                "change_billing_address",
+                "open_escalation",
+            },
         ),
         (
             roles.SUPPORT_L1,
             None,
-            {"hold", "add_note", "tag", "change_shipping_address", "change_billing_address"},
+            {"hold", "add_note", "tag", "change_shipping_address", "change_billing_address", "open_escalation"},
         ),
         (roles.WAREHOUSE, None, {"start_preparation", "hold", "add_note"}),
         (roles.WAREHOUSE, UNPAID, {"hold", "add_note"}),
@@ -231,6 +239,7 @@ def test_order_page_query_count_does_not_grow_with_events(client, make_order, ad
                 "change_shipping_address",
                 "change_billing_address",
                 "seller_cancel",  # paid, with open units: a stock-out may be canceled and refunded
+                "open_escalation",  # support opens VIP / medical / social escalation cases
             },
         ),
     ],

@@ -1,0 +1,926 @@
+"""The cockpit's case queues, automation rules and SLA policies.
+
+The case list is the queue: a user sees only the kinds and levels of case they work
+(`orders.cases.case_scope_q`), open ones by default, most urgent first. Nothing here writes a case:
+Take, Escalate and Resolve call the services in `orders.cases` with `actor=request.user`; their
+`ApplicationError` becomes a message on the page. Cases are opened by the detectors (or the
+order page's escalation action), never through a generic add form.
+"""
+
+import datetime
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
+from django.db.models import Count, F, Q
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
+
+from oms.core.admin import (
+    AuditedAdmin,
+    EstimatedCountPaginator,
+    QueueStateFilter,
+    apply_service_error,
+    badge,
+    short_datetime,
+)
+from oms.core.errors import ApplicationError, ValidationError
+from orders import automation, cases
+from orders.choices import CASE_TEAMS, CaseDecision, CaseKind, CaseLevel, CaseStatus, CaseTeam
+from orders.models import AutomationRule, Case, RuleFiring, SlaPolicy
+
+TEAM_TONES = {
+    CaseTeam.SUPPORT: "info",
+    CaseTeam.FRAUD: "alert",
+    CaseTeam.WAREHOUSE: "teal",
+    CaseTeam.FINANCE: "purple",
+    CaseTeam.INTEGRATION: "warn",
+}
+STATUS_TONES = {
+    CaseStatus.OPEN: "warn",
+    CaseStatus.IN_PROGRESS: "info",
+    CaseStatus.ESCALATED: "alert",
+    CaseStatus.RESOLVED: "done",
+}
+# The decisions a person picks when closing a case (the last one is the detectors' own).
+PERSON_DECISIONS = [(value, label) for value, label in CaseDecision.choices if value != CaseDecision.RESOLVED_UPSTREAM]
+
+
+def _kind_label(kind: str) -> str:
+    try:
+        return str(CaseKind(kind).label)
+    except ValueError:
+        return kind
+
+
+def kind_badge(case: Case):
+    try:
+        tone = TEAM_TONES.get(CASE_TEAMS[CaseKind(case.kind)], "muted")
+    except ValueError:
+        tone = "muted"
+    return badge(_kind_label(case.kind), tone)
+
+
+def status_badge(case: Case):
+    return badge(case.get_status_display(), STATUS_TONES.get(case.status, "muted"))
+
+
+def due_label(case: Case):
+    text = short_datetime(case.due_at)
+    if case.is_overdue:
+        return format_html(
+            '<span class="oms-delta oms-delta--down oms-overdue" title="{}">{}</span>', _("overdue"), text
+        )
+    return text
+
+
+def readable_pairs(data) -> list[tuple[str, str]]:
+    """A case's facts or evidence as (label, text) pairs people read, not JSON."""
+    if not isinstance(data, dict):
+        return [("", str(data))] if data not in (None, "", [], {}) else []
+    pairs = []
+    for key, value in data.items():
+        if value in (None, "", [], {}):
+            continue
+        if isinstance(value, list):
+            text = "; ".join(
+                (f"{item.get('fact', '')} ({item['source']})" if item.get("source") else str(item.get("fact", "")))
+                if isinstance(item, dict) and "fact" in item
+                else (", ".join(f"{k}: {v}" for k, v in item.items()) if isinstance(item, dict) else str(item))
+                for item in value
+            )
+        elif isinstance(value, dict):
+            text = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in value.items())
+        elif isinstance(value, bool):
+            text = str(_("yes") if value else _("no"))
+        else:
+            text = str(value)
+        pairs.append((str(key).replace("_", " ").capitalize(), text))
+    return pairs
+
+
+# --- what a user may do on a case (the services decide; these only choose the buttons) ----------
+
+
+def may_take(user, case: Case) -> bool:
+    return (
+        case.is_open
+        and cases.can_work(user, case)
+        and not (case.assignee_id == user.pk and case.status == CaseStatus.IN_PROGRESS)
+    )
+
+
+def may_escalate(user, case: Case) -> bool:
+    return (
+        case.is_open
+        and case.level == CaseLevel.L1
+        and user.has_perm("orders.escalate_case")
+        and cases.can_work(user, case)
+    )
+
+
+def may_resolve(user, case: Case) -> bool:
+    return case.is_open and user.has_perm("orders.resolve_case") and cases.can_work(user, case)
+
+
+# --- forms ---------------------------------------------------------------------------------------
+
+
+class _ServiceForm(forms.Form):
+    def field_for_error(self, key: str) -> str | None:
+        return key if key in self.fields else None
+
+
+class EscalateForm(_ServiceForm):
+    reason = forms.CharField(
+        label=_("Reason"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=5000,
+        help_text=_("What level 2 needs to know: why level 1 cannot close it."),
+    )
+
+
+class ResolveForm(_ServiceForm):
+    decision = forms.ChoiceField(label=_("Decision"), choices=PERSON_DECISIONS)
+    resolution = forms.CharField(
+        label=_("Resolution"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=5000,
+        help_text=_("What was done and what it rests on (kept as evidence)."),
+    )
+
+
+# --- the queue's filters -------------------------------------------------------------------------
+
+
+class CaseStateFilter(QueueStateFilter):
+    """Open cases (not resolved) by default: the list is the queue."""
+
+    title = _("status")
+    parameter_name = "state"
+    closed_field = "resolved_at"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("open", _("Open (all)")),
+            (CaseStatus.OPEN.value, _("New")),
+            (CaseStatus.IN_PROGRESS.value, CaseStatus.IN_PROGRESS.label),
+            (CaseStatus.ESCALATED.value, CaseStatus.ESCALATED.label),
+            ("resolved", CaseStatus.RESOLVED.label),
+            ("all", _("All")),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "open":
+            # `NOT status = 'resolved'` is the predicate of the partial queue indexes.
+            return queryset.exclude(status=CaseStatus.RESOLVED)
+        if value in CaseStatus.values:
+            return queryset.filter(status=value)
+        return queryset
+
+
+class CaseKindFilter(admin.SimpleListFilter):
+    """Only the kinds the user works."""
+
+    title = _("kind")
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        kinds, _levels = cases.user_case_scope(request.user)
+        return [(kind, _kind_label(kind)) for kind in kinds]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
+class CaseLevelFilter(admin.SimpleListFilter):
+    title = _("level")
+    parameter_name = "level"
+
+    def lookups(self, request, model_admin):
+        _kinds, levels = cases.user_case_scope(request.user)
+        return [(level, CaseLevel(level).label) for level in levels]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(level=self.value()) if self.value() else queryset
+
+
+class AssigneeFilter(admin.SimpleListFilter):
+    title = _("assignee")
+    parameter_name = "assignee"
+
+    def lookups(self, request, model_admin):
+        return [("mine", _("Mine")), ("nobody", _("Unassigned"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "mine":
+            return queryset.filter(assignee=request.user)
+        if self.value() == "nobody":
+            return queryset.filter(assignee__isnull=True)
+        return queryset
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = _("due")
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Overdue")), ("no", _("On time"))]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "yes":
+            return queryset.filter(due_at__lt=now).exclude(status=CaseStatus.RESOLVED)
+        if self.value() == "no":
+            return queryset.filter(due_at__gte=now)
+        return queryset
+
+
+# --- cases ---------------------------------------------------------------------------------------
+
+
+def _case_url(case_or_pk, name: str = "orders_case_change") -> str:
+    pk = case_or_pk.pk if isinstance(case_or_pk, Case) else case_or_pk
+    return reverse(f"admin:{name}", args=[pk])
+
+
+@admin.register(Case)
+class CaseAdmin(AuditedAdmin):
+    list_display = (
+        "number",
+        "kind_column",
+        "level_column",
+        "status_column",
+        "title_column",
+        "order_link",
+        "assignee",
+        "due_column",
+    )
+    list_display_links = ("number",)
+    list_filter = (CaseStateFilter, CaseKindFilter, CaseLevelFilter, AssigneeFilter, OverdueFilter)
+    list_select_related = ("order", "assignee")
+    list_per_page = 50
+    ordering = ("due_at", "pk")
+    sortable_by = ()
+    search_fields = ("number",)
+    search_help_text = _("Case number, or the order's number, external id or customer e-mail.")
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = EstimatedCountPaginator
+    actions = ("assign_to_me", "escalate_selected", "resolve_selected")
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": _("Case queue"), **(extra_context or {})})
+
+    # --- who sees what ---------------------------------------------------------------------------
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(cases.case_scope_q(request.user))
+
+    def has_view_permission(self, request, obj=None):
+        if not super().has_view_permission(request, obj):
+            return False
+        kinds, _levels = cases.user_case_scope(request.user)
+        if obj is not None:
+            return cases.can_work(request.user, obj)
+        return bool(kinds)
+
+    def has_add_permission(self, request):
+        return False  # cases open where the problem is detected (or from the order page)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_work_permission(self, request):
+        return bool(cases.user_case_scope(request.user)[0])
+
+    def has_escalate_permission(self, request):
+        return request.user.has_perm("orders.escalate_case")
+
+    def has_resolve_permission(self, request):
+        return request.user.has_perm("orders.resolve_case")
+
+    def get_ordering(self, request):
+        if request.GET.get(CaseStateFilter.parameter_name) == "resolved":
+            return ("-resolved_at", "-pk")  # the partial index of resolved cases
+        return self.ordering
+
+    def get_search_results(self, request, queryset, search_term):
+        from orders.models import Order
+        from orders.selectors import order_search_q
+
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(
+            Q(number=term.upper()) | Q(order__in=Order.objects.filter(order_search_q(term)).values("pk"))
+        ), False
+
+    # --- columns ---------------------------------------------------------------------------------
+    @admin.display(description=_("kind"))
+    def kind_column(self, case):
+        return kind_badge(case)
+
+    @admin.display(description=_("level"))
+    def level_column(self, case):
+        return case.get_level_display()
+
+    @admin.display(description=_("status"))
+    def status_column(self, case):
+        return status_badge(case)
+
+    @admin.display(description=_("title"))
+    def title_column(self, case):
+        return Truncator(case.title).chars(80)
+
+    @admin.display(description=_("order"))
+    def order_link(self, case):
+        if case.order_id is None:
+            return ""
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[case.order_id]), case.order.number
+        )
+
+    @admin.display(description=_("due"))
+    def due_column(self, case):
+        return due_label(case)
+
+    # --- bulk actions ----------------------------------------------------------------------------
+    bulk_limit = 200  # "select all" on a queue of thousands is a mistake, not a bulk action
+
+    def _run_each(self, request, queryset, run, done) -> None:
+        succeeded, failed = [], []
+        selected = list(queryset.order_by("pk")[: self.bulk_limit + 1])
+        if len(selected) > self.bulk_limit:
+            messages.error(request, _("Select at most %(n)s cases at once.") % {"n": self.bulk_limit})
+            return
+        for case in selected:
+            try:
+                run(case)
+            except ApplicationError as exc:
+                failed.append(f"{case.number}: {exc.message}")
+            except (TransitionNotAllowed, ConcurrentTransition) as exc:
+                failed.append(f"{case.number}: {exc}")
+            else:
+                succeeded.append(case.number)
+        if succeeded:
+            messages.success(request, done % {"cases": ", ".join(succeeded)})
+        for failure in failed:
+            messages.error(request, failure)
+
+    @admin.action(description=_("Assign to me"), permissions=["work"])
+    def assign_to_me(self, request, queryset):
+        self._run_each(
+            request,
+            queryset,
+            lambda case: cases.case_assign(case=case, actor=request.user),
+            _("Assigned to you: %(cases)s."),
+        )
+
+    def _bulk_form(self, request, queryset, *, action: str, form_class, title, run, done, submit_tone="default"):
+        """The intermediate page of a bulk action: a form for what every selected case needs."""
+        if request.POST.get("apply"):
+            form = form_class(request.POST)
+            if form.is_valid():
+                self._run_each(request, queryset, lambda case: run(case, form), done)
+                return None  # back to the queue
+        else:
+            form = form_class()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "form": form,
+            "cases": list(queryset.order_by("due_at", "pk")[: self.bulk_limit + 1]),
+            "action": action,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "submit_label": title,
+            "submit_tone": submit_tone,
+            "changelist_url": reverse("admin:orders_case_changelist"),
+            "media": self.media + form.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/orders/case/bulk_action.html", context)
+
+    @admin.action(description=_("Escalate to level 2…"), permissions=["escalate"])
+    def escalate_selected(self, request, queryset):
+        return self._bulk_form(
+            request,
+            queryset,
+            action="escalate_selected",
+            form_class=EscalateForm,
+            title=_("Escalate to level 2"),
+            run=lambda case, form: cases.case_escalate(
+                case=case, actor=request.user, reason=form.cleaned_data["reason"]
+            ),
+            done=_("Escalated to level 2: %(cases)s."),
+            submit_tone="danger",
+        )
+
+    @admin.action(description=_("Resolve…"), permissions=["resolve"])
+    def resolve_selected(self, request, queryset):
+        return self._bulk_form(
+            request,
+            queryset,
+            action="resolve_selected",
+            form_class=ResolveForm,
+            title=_("Resolve"),
+            run=lambda case, form: cases.case_resolve(
+                case=case,
+                actor=request.user,
+                decision=form.cleaned_data["decision"],
+                resolution=form.cleaned_data["resolution"],
+            ),
+            done=_("Resolved: %(cases)s."),
+        )
+
+    # --- the case page ---------------------------------------------------------------------------
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/do/<slug:verb>/",
+                self.admin_site.admin_view(self.work_view),
+                name="orders_case_work",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _page_case(self, request, object_id) -> Case | None:
+        try:
+            pk = int(unquote(object_id))
+        except (TypeError, ValueError):
+            return None
+        return (
+            self.get_queryset(request)
+            .select_related("order", "customer", "assignee", "opened_by", "resolved_by")
+            .filter(pk=pk)
+            .first()
+        )
+
+    def _context(self, request, case, title):
+        user = request.user
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "subtitle": None,
+            "case": case,
+            "original": case,
+            "kind_badge": kind_badge(case),
+            "status_badge": status_badge(case),
+            "due": due_label(case),
+            "changelist_url": reverse("admin:orders_case_changelist", current_app=self.admin_site.name),
+            "change_url": _case_url(case),
+            "order_url": reverse("admin:orders_order_change", args=[case.order_id]) if case.order_id else "",
+            "customer_url": reverse("admin:orders_customer_change", args=[case.customer_id])
+            if case.customer_id
+            else "",
+            "buttons": {
+                "take": may_take(user, case),
+                "escalate": may_escalate(user, case),
+                "resolve": may_resolve(user, case),
+            },
+            "work_urls": {
+                verb: reverse("admin:orders_case_work", args=[case.pk, verb], current_app=self.admin_site.name)
+                for verb in ("take", "escalate", "resolve")
+            },
+        }
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        case = self._page_case(request, object_id)
+        if case is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, case):
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        request.current_app = self.admin_site.name
+        timeline = [
+            {
+                "row": row,
+                "status": CaseStatus(row.status).label if row.status in CaseStatus.values else row.status,
+                "level": CaseLevel(row.level).label if row.level in CaseLevel.values else row.level,
+            }
+            for row in case.history.select_related("history_user", "assignee").order_by("-history_date", "-history_id")
+        ]
+        context = {
+            **self._context(request, case, title=_("Case %(number)s") % {"number": case.number}),
+            "facts": readable_pairs(case.facts),
+            "evidence": readable_pairs(case.evidence),
+            "timeline": timeline,
+            "history_url": reverse("admin:orders_case_history", args=[case.pk], current_app=self.admin_site.name),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/orders/case/detail.html", context)
+
+    def work_view(self, request, object_id, verb):
+        forms_by_verb = {"escalate": EscalateForm, "resolve": ResolveForm, "take": None}
+        if verb not in forms_by_verb:
+            return HttpResponseRedirect(reverse("admin:orders_case_changelist"))
+        case = self._page_case(request, object_id)
+        if case is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        request.current_app = self.admin_site.name
+        page_url = _case_url(case)
+        form_class = forms_by_verb[verb]
+        if verb == "take":
+            if request.method == "POST":
+                try:
+                    cases.case_assign(case=case, actor=request.user)
+                except (ApplicationError, TransitionNotAllowed, ConcurrentTransition) as exc:
+                    messages.error(request, getattr(exc, "message", str(exc)))
+                else:
+                    messages.success(request, _("Case %(number)s is yours.") % {"number": case.number})
+            return HttpResponseRedirect(page_url)
+        if request.method != "POST" and not (may_escalate if verb == "escalate" else may_resolve)(request.user, case):
+            messages.warning(request, _("This is not open to you on case %(number)s now.") % {"number": case.number})
+            return HttpResponseRedirect(page_url)
+        form = form_class(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                if verb == "escalate":
+                    case = cases.case_escalate(case=case, actor=request.user, reason=form.cleaned_data["reason"])
+                else:
+                    case = cases.case_resolve(
+                        case=case,
+                        actor=request.user,
+                        decision=form.cleaned_data["decision"],
+                        resolution=form.cleaned_data["resolution"],
+                    )
+            except ApplicationError as exc:
+                apply_service_error(form, exc)
+                messages.error(request, exc.message)
+            except (TransitionNotAllowed, ConcurrentTransition) as exc:
+                form.add_error(None, str(exc))
+                messages.error(request, str(exc))
+            else:
+                if verb == "resolve":
+                    messages.success(request, _("Case %(number)s resolved.") % {"number": case.number})
+                    return HttpResponseRedirect(page_url)
+                if cases.can_work(request.user, case):
+                    messages.success(request, _("Case %(number)s escalated to level 2.") % {"number": case.number})
+                    return HttpResponseRedirect(page_url)
+                messages.success(
+                    request,
+                    _("Case %(number)s escalated to level 2: it left your queue.") % {"number": case.number},
+                )
+                return HttpResponseRedirect(reverse("admin:orders_case_changelist"))
+        labels = {"escalate": _("Escalate to level 2"), "resolve": _("Resolve")}
+        context = {
+            **self._context(request, case, title=f"{labels[verb]} — {case.number}"),
+            "form": form,
+            "verb": verb,
+            "submit_label": labels[verb],
+            "submit_tone": "danger" if verb == "escalate" else "primary",
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/orders/case/work_form.html", context)
+
+
+def order_cases_panel(*, order, user, limit: int = 20) -> dict:
+    """The order page's Cases panel: its cases (open first), linked when the user works them."""
+    rows = list(
+        Case.objects.filter(order=order)
+        .select_related("assignee")
+        .order_by(F("resolved_at").desc(nulls_first=True), "due_at", "pk")[:limit]
+    )
+    rows.sort(key=lambda c: (not c.is_open, c.due_at if c.is_open else -c.resolved_at.timestamp()))
+    return {
+        "cases": [
+            {
+                "case": case,
+                "kind": kind_badge(case),
+                "status": status_badge(case),
+                "due": due_label(case) if case.is_open else "",
+                "url": _case_url(case) if cases.can_work(user, case) else "",
+            }
+            for case in rows
+        ],
+        "open_count": sum(1 for case in rows if case.is_open),
+    }
+
+
+# --- automation rules ----------------------------------------------------------------------------
+
+
+class AutomationRuleForm(forms.ModelForm):
+    class Meta:
+        model = AutomationRule
+        fields = (
+            "name",
+            "description",
+            "is_active",
+            "trigger",
+            "priority",
+            "channels",
+            "min_total",
+            "max_total",
+            "countries",
+            "customer_tags",
+            "skus",
+            "min_risk_score",
+            "include_test_orders",
+            "add_tag",
+            "hold_reason",
+            "case_kind",
+            "case_level",
+            "notify_emails",
+            "risk_score",
+        )
+
+    def field_for_error(self, key: str) -> str | None:
+        return key if key in self.fields else None
+
+    def _post_clean(self):
+        super()._post_clean()  # builds self.instance from the cleaned data
+        if self.errors:
+            return
+        try:
+            automation.rule_clean(self.instance)
+        except ValidationError as exc:
+            apply_service_error(self, exc)
+
+
+class LatestFiringsFormSet(BaseInlineFormSet):
+    """The rule's latest firings only: a busy rule has fired millions of times."""
+
+    shown = 50
+
+    def get_queryset(self):
+        if self.instance.pk is None:
+            return RuleFiring.objects.none()
+        if not hasattr(self, "_latest"):
+            latest = (
+                RuleFiring.objects.filter(rule=self.instance).order_by("-fired_at", "-id").values("pk")[: self.shown]
+            )
+            self._latest = (
+                RuleFiring.objects.filter(pk__in=latest).select_related("order", "event").order_by("-fired_at", "-id")
+            )
+        return self._latest
+
+
+class RuleFiringInline(admin.TabularInline):
+    model = RuleFiring
+    formset = LatestFiringsFormSet
+    fields = ("fired_column", "order_link", "event_column", "actions_column", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("Latest firings")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("fired"))
+    def fired_column(self, firing):
+        return short_datetime(firing.fired_at)
+
+    @admin.display(description=_("order"))
+    def order_link(self, firing):
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[firing.order_id]), firing.order.number
+        )
+
+    @admin.display(description=_("event"))
+    def event_column(self, firing):
+        return firing.event.get_type_display()
+
+    @admin.display(description=_("actions"))
+    def actions_column(self, firing):
+        return actions_summary(firing.actions)
+
+
+def actions_summary(actions) -> str:
+    if not actions:
+        return "–"
+    parts = []
+    for item in actions if isinstance(actions, list) else [actions]:
+        if isinstance(item, dict):
+            parts.append(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in item.items()))
+        else:
+            parts.append(str(item))
+    return "; ".join(parts)
+
+
+@admin.register(AutomationRule)
+class AutomationRuleAdmin(AuditedAdmin):
+    form = AutomationRuleForm
+    list_display = ("name", "trigger", "is_active", "priority", "conditions_column", "actions_column", "recent_firings")
+    list_display_links = ("name",)
+    list_filter = ("is_active", "trigger")
+    search_fields = ("name",)
+    filter_horizontal = ("channels",)
+    inlines = (RuleFiringInline,)
+    readonly_fields = ("created_at",)
+    recent_days = 7
+    fieldsets = (
+        (None, {"fields": ("name", "description", "is_active", "trigger", "priority", "created_at")}),
+        (
+            _("When all of these hold (blank: not checked)"),
+            {
+                "fields": (
+                    "channels",
+                    ("min_total", "max_total"),
+                    "countries",
+                    "customer_tags",
+                    "skus",
+                    "min_risk_score",
+                    "include_test_orders",
+                )
+            },
+        ),
+        (
+            _("Then do every action set here"),
+            {"fields": ("add_tag", "hold_reason", ("case_kind", "case_level"), "notify_emails", "risk_score")},
+        ),
+    )
+
+    def get_queryset(self, request):
+        since = timezone.now() - datetime.timedelta(days=self.recent_days)
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("channels")
+            .annotate(recent_firing_count=Count("firings", filter=Q(firings__fired_at__gte=since)))
+        )
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else ()
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # firings reference their rule (PROTECT): deactivate instead
+
+    @admin.display(description=_("firings (7 days)"), ordering="recent_firing_count")
+    def recent_firings(self, rule):
+        count = getattr(rule, "recent_firing_count", 0)
+        url = reverse("admin:orders_rulefiring_changelist") + f"?rule__id__exact={rule.pk}"
+        return format_html('<a href="{}">{}</a>', url, count)
+
+    @admin.display(description=_("conditions"))
+    def conditions_column(self, rule):
+        parts = []
+        channels = [c.code for c in rule.channels.all()]
+        if channels:
+            parts.append(_("channel %(codes)s") % {"codes": ", ".join(channels)})
+        if rule.min_total is not None:
+            parts.append(f"≥ {rule.min_total.normalize():f}")
+        if rule.max_total is not None:
+            parts.append(f"≤ {rule.max_total.normalize():f}")
+        for label, value in ((_("country"), rule.countries), (_("tag"), rule.customer_tags), (_("SKU"), rule.skus)):
+            if value:
+                parts.append(f"{label} {value}")
+        if rule.min_risk_score is not None:
+            parts.append(_("risk ≥ %(score)s") % {"score": rule.min_risk_score})
+        return Truncator(" · ".join(str(p) for p in parts)).chars(90) or _("always")
+
+    @admin.display(description=_("actions"))
+    def actions_column(self, rule):
+        parts = []
+        if rule.add_tag:
+            parts.append(_("tag %(tag)s") % {"tag": rule.add_tag})
+        if rule.hold_reason:
+            parts.append(_("hold: %(reason)s") % {"reason": rule.get_hold_reason_display()})
+        if rule.case_kind:
+            parts.append(
+                _("case: %(kind)s") % {"kind": f"{rule.get_case_kind_display()} ({rule.get_case_level_display()})"}
+            )
+        if rule.notify_emails:
+            parts.append(_("notify %(emails)s") % {"emails": rule.notify_emails})
+        if rule.risk_score:
+            parts.append(_("risk %(score)s") % {"score": rule.risk_score})
+        return Truncator(" · ".join(str(p) for p in parts)).chars(90)
+
+
+@admin.register(RuleFiring)
+class RuleFiringAdmin(admin.ModelAdmin):
+    list_display = ("fired_column", "rule", "order_link", "event_column", "actions_column", "error")
+    list_filter = ("rule",)
+    list_select_related = ("rule", "order", "event")
+    ordering = ("-pk",)  # follows time, and indexed
+    sortable_by = ()
+    search_fields = ("order__number",)
+    search_help_text = _("Order number, external id or the customer's exact e-mail address.")
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = EstimatedCountPaginator
+    actions = None
+    list_per_page = 50
+    fields = ("rule", "order", "event", "fired_at", "actions", "error")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        from orders.models import Order
+        from orders.selectors import order_search_q
+
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(order__in=Order.objects.filter(order_search_q(term)).values("pk")), False
+
+    @admin.display(description=_("fired"))
+    def fired_column(self, firing):
+        return short_datetime(firing.fired_at)
+
+    @admin.display(description=_("order"))
+    def order_link(self, firing):
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[firing.order_id]), firing.order.number
+        )
+
+    @admin.display(description=_("event"))
+    def event_column(self, firing):
+        return firing.event.get_type_display()
+
+    @admin.display(description=_("actions"))
+    def actions_column(self, firing):
+        return actions_summary(firing.actions)
+
+
+# --- SLA policies --------------------------------------------------------------------------------
+
+SLA_FIELDS = ("payment_to_preparation", "preparation_to_dispatch", "refund")
+
+
+def _hours(value: datetime.timedelta | None) -> str:
+    if value is None:
+        return ""
+    hours = Decimal(value.total_seconds()) / Decimal(3600)
+    return f"{hours.quantize(Decimal('0.01')).normalize():f} h"
+
+
+class SlaPolicyForm(forms.ModelForm):
+    """The durations are typed in hours."""
+
+    class Meta:
+        model = SlaPolicy
+        fields = ("channel", *SLA_FIELDS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in SLA_FIELDS:
+            model_field = SlaPolicy._meta.get_field(name)
+            self.fields[name] = forms.DecimalField(
+                label=_("%(field)s (hours)") % {"field": model_field.verbose_name},
+                min_value=Decimal("0.25"),
+                max_value=Decimal("8760"),
+                decimal_places=2,
+                help_text=model_field.help_text,
+            )
+            value = getattr(self.instance, name) if self.instance.pk else model_field.get_default()
+            if value is not None:
+                self.initial[name] = (Decimal(value.total_seconds()) / Decimal(3600)).quantize(Decimal("0.01"))
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in SLA_FIELDS:
+            if cleaned.get(name) is not None:
+                cleaned[name] = datetime.timedelta(seconds=int(cleaned[name] * 3600))
+        return cleaned
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(AuditedAdmin):
+    form = SlaPolicyForm
+    list_display = ("channel_column", "preparation_hours", "dispatch_hours", "refund_hours")
+    list_select_related = ("channel",)
+    ordering = ("channel__name",)
+
+    @admin.display(description=_("channel"))
+    def channel_column(self, policy):
+        return policy.channel.name if policy.channel_id else _("Default (every other channel)")
+
+    @admin.display(description=_("payment → preparation"))
+    def preparation_hours(self, policy):
+        return _hours(policy.payment_to_preparation)
+
+    @admin.display(description=_("preparation → dispatch"))
+    def dispatch_hours(self, policy):
+        return _hours(policy.preparation_to_dispatch)
+
+    @admin.display(description=_("refund"))
+    def refund_hours(self, policy):
+        return _hours(policy.refund)
