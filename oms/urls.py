@@ -2,7 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from oms.cockpit.search import search_view
+from oms.cockpit.views import kpis_weekly_csv_view
+
 urlpatterns = [
+    path("admin/search/", admin.site.admin_view(search_view), name="cockpit_search"),
+    # Before the admin's catch-all: the cockpit's weekly KPI download.
+    path("admin/kpis/weekly.csv", kpis_weekly_csv_view, name="cockpit_kpis_weekly_csv"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("orders.api.urls")),
     path("api/v1/inventory/", include("inventory.api.urls")),

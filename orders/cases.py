@@ -783,7 +783,7 @@ def case_queue_counts(*, user) -> list[dict]:
         return []
     now = timezone.now()
     rows = (
-        Case.objects.filter(kind__in=kinds, level__in=levels)
+        Case.objects.filter(kind__in=kinds, level__in=levels, is_test=False)
         .exclude(status=CaseStatus.RESOLVED)
         .values("kind", "level")
         .annotate(open=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=now)))
