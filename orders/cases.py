@@ -324,8 +324,11 @@ def _source_still_open(case: Case) -> str:
 
         if ShortPick.objects.filter(pk=ident, resolved_at__isnull=True).exists():
             return "The short pick is still open: resolve it (the case closes with it)."
-    if kind == "review" and case.order_id and case.order.status == OrderStatus.UNDER_REVIEW:
-        return "The order is still under review: accept it or cancel it."
+    if kind == "fraud" and case.order_id:
+        if case.order.status == OrderStatus.UNDER_REVIEW:
+            return "The order is still under review: accept it or cancel it."
+        if case.order.holds.filter(reason=HoldReason.FRAUD_REVIEW, released_at__isnull=True).exists():
+            return "The fraud-review hold is still active: clear it (the case closes with it)."
     return ""
 
 
@@ -362,9 +365,9 @@ def _on_hold_placed(order, event, actor):
     kind = HOLD_CASES.get(event.payload.get("reason"))
     if kind is None:
         return
-    facts = {"hold": event.payload.get("hold"), "note": event.reason}
     if kind == CaseKind.FRAUD_REVIEW:
-        facts.update(_fraud_facts(order))
+        _open_fraud_case(order, actor, title=f"Fraud review: {event.reason}" if event.reason else "Fraud review")
+        return
     title = f"{HoldReason(event.payload['reason']).label}: {event.reason}" if event.reason else str(kind.label)
     case_open(
         kind=kind,
@@ -372,11 +375,14 @@ def _on_hold_placed(order, event, actor):
         title=title[:255],
         actor=actor,
         order=order,
-        facts=facts,
+        facts={"hold": event.payload.get("hold"), "note": event.reason},
     )
 
 
 def _on_hold_released(order, event, actor):
+    if event.payload.get("reason") == HoldReason.FRAUD_REVIEW:
+        _close_fraud_case_if_clear(order, event, actor)
+        return
     cases_resolve_sources(
         source_keys=[f"hold:{event.payload.get('hold')}"],
         actor=actor,
@@ -386,9 +392,37 @@ def _on_hold_released(order, event, actor):
     )
 
 
+# One fraud case per order, whether the order was flagged for review, held for fraud, or both: it
+# closes when neither is left.
+def _open_fraud_case(order, actor, *, title: str) -> None:
+    case_open(
+        kind=CaseKind.FRAUD_REVIEW,
+        source_key=f"fraud:{order.pk}",
+        title=title[:255],
+        actor=actor,
+        order=order,
+        facts=_fraud_facts(order),
+    )
+
+
+def _close_fraud_case_if_clear(order, event, actor) -> None:
+    if (
+        order.status == OrderStatus.UNDER_REVIEW
+        or order.holds.filter(reason=HoldReason.FRAUD_REVIEW, released_at__isnull=True).exists()
+    ):
+        return
+    cases_resolve_sources(
+        source_keys=[f"fraud:{order.pk}"],
+        actor=actor,
+        decision=event.payload.get("decision") or CaseDecision.FALSE_POSITIVE,
+        resolution=event.reason or str(event.get_type_display()),
+        evidence={"cleared_by": actor.get_username(), "note": event.reason, "event": event.type},
+    )
+
+
 def _on_canceled(order, event, actor):
     keys = [f"hold:{pk}" for pk in event.payload.get("holds_released", [])]
-    keys += [f"review:{order.pk}", f"sla:preparation:{order.pk}", f"sla:dispatch:{order.pk}"]
+    keys += [f"fraud:{order.pk}", f"sla:preparation:{order.pk}", f"sla:dispatch:{order.pk}"]
     fraud = event.payload.get("reason_code") == "fraud"
     cases_resolve_sources(
         source_keys=keys,
@@ -400,24 +434,11 @@ def _on_canceled(order, event, actor):
 
 
 def _on_flagged(order, event, actor):
-    case_open(
-        kind=CaseKind.FRAUD_REVIEW,
-        source_key=f"review:{order.pk}",
-        title=f"Under review: {event.reason}"[:255],
-        actor=actor,
-        order=order,
-        facts=_fraud_facts(order),
-    )
+    _open_fraud_case(order, actor, title=f"Under review: {event.reason}")
 
 
 def _on_review_accepted(order, event, actor):
-    cases_resolve_sources(
-        source_keys=[f"review:{order.pk}"],
-        actor=actor,
-        decision=event.payload.get("decision") or CaseDecision.FALSE_POSITIVE,
-        resolution=event.reason or "Review accepted",
-        evidence={"accepted_by": actor.get_username(), "note": event.reason},
-    )
+    _close_fraud_case_if_clear(order, event, actor)
 
 
 def _on_short_picked(order, event, actor):

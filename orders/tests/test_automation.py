@@ -102,7 +102,7 @@ def test_a_risk_rule_holds_for_review_and_the_hold_opens_the_fraud_case(web):
     ]
     # (The unknown SKU also holds it, for the catalog: that case goes to the integration queue.)
     case = Case.objects.get(order=order, kind=CaseKind.FRAUD_REVIEW)
-    assert case.source_key.startswith("hold:") and case.facts["risk_score"] == 80
+    assert case.source_key == f"fraud:{order.pk}" and case.facts["risk_score"] == 80
     assert [action["action"] for action in RuleFiring.objects.get().actions] == ["risk_score", "hold"]
 
 

@@ -117,7 +117,7 @@ def test_flag_for_review_opens_a_fraud_case_that_accepting_closes(world):
     order, _ = services.order_create(actor=system, **order_payload(payment={"status": "unpaid"}))
     services.order_flag_for_review(order=order, actor=system, reason="Address on a watch list", risk_score=80)
     case = the_case(order=order, kind=CaseKind.FRAUD_REVIEW)
-    assert case.source_key == f"review:{order.pk}" and case.facts["risk_score"] == 80
+    assert case.source_key == f"fraud:{order.pk}" and case.facts["risk_score"] == 80
     # Resolving it by hand while the order is still under review is refused: fix it where it lives.
     l2 = make_user(roles.SUPPORT_L2)
     with pytest.raises(ConflictError):
@@ -456,3 +456,22 @@ def test_queue_counts_show_only_the_users_queues_with_overdue_ones(world):
     assert ("fraud_review", "l1") not in l1_counts and ("address_check", "l2") not in l1_counts
     assert (l1_counts["address_check", "l1"]["open"], l1_counts["address_check", "l1"]["overdue"]) == (1, 1)
     assert (l2_counts["fraud_review", "l1"]["open"], l2_counts["fraud_review", "l1"]["overdue"]) == (1, 1)
+
+
+def test_a_flagged_order_that_is_also_held_for_fraud_has_one_case_closed_when_both_are_cleared(world):
+    system = get_system_user()
+    order, _ = services.order_create(actor=system, **order_payload(payment={"status": "unpaid"}))
+    services.order_flag_for_review(order=order, actor=system, reason="Velocity rule", risk_score=75)
+    hold = services.order_hold(order=order, actor=system, reason="fraud_review", note="Waiting for the 3-D Secure log")
+    case = the_case(order=order)  # one problem, one case
+    assert case.source_key == f"fraud:{order.pk}" and case.title == "Under review: Velocity rule"
+    services.order_accept(order=order, actor=system, reason="Review done")
+    case.refresh_from_db()
+    assert case.status == "open"  # the hold is still on
+    services.order_release_hold(hold=hold, actor=system, note="3-D Secure log received: genuine")
+    case.refresh_from_db()
+    assert (case.status, case.decision, case.resolution) == (
+        "resolved",
+        "false_positive",
+        "3-D Secure log received: genuine",
+    )
