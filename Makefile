@@ -17,13 +17,14 @@ ARGS ?=
 # pytest-xdist processes for `make test` (0 = no xdist).
 TEST_WORKERS ?= 2
 
-.PHONY: help venv install run test preflight browser lint bench clean
+.PHONY: help venv install run test preflight browser lint bench bench-cockpit clean
 
 help:
 	@echo "make run     install, migrate, create roles and demo data, serve on http://127.0.0.1:8000/"
 	@echo "make test    run the test suite (needs PostgreSQL and Redis; see README.md)"
 	@echo "make lint    ruff check + ruff format --check"
 	@echo "make bench   order intake benchmark (bench/intake.py; needs PostgreSQL and Redis)"
+	@echo "make bench-cockpit  cockpit pages on 1,000,000 orders (bench/cockpit.py; needs PostgreSQL)"
 	@echo "make clean   remove var/ (the embedded database) and .venv"
 
 venv install: $(STAMP)
@@ -82,6 +83,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/intake.py $(ARGS)
+
+bench-cockpit: $(STAMP)
+	$(PY) bench/cockpit.py $(ARGS)
 
 clean:
 	rm -rf var $(VENV)
