@@ -115,6 +115,12 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
         indexes = [
             models.Index(fields=["location", "status", "priority"], name="shipment_location_status"),
             models.Index(fields=["carrier", "tracking_number"], name="shipment_carrier_tracking"),
+            # The KPI "picking error rate" counts the parcels whose picking started in a period.
+            models.Index(
+                fields=["picking_started_at"],
+                condition=Q(picking_started_at__isnull=False),
+                name="shipment_picking_started_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(declared_value__gte=0), name="shipment_declared_value_gte_0"),

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import pgettext_lazy
 
 from fulfillment.choices import HANDED_OVER_STATUSES, ShipmentKind, ShipmentStatus
-from fulfillment.models import Shipment, ShortPick, TrackingUpdate
+from fulfillment.models import Shipment, ShipmentLine, ShortPick, TrackingUpdate
 from orders.models import Order
 
 S = ShipmentStatus
@@ -41,7 +41,13 @@ def shipment_list(*, location=None, status=None, carrier=None, late: bool | None
     if carrier:
         qs = qs.filter(carrier=carrier)
     if order is not None:
-        qs = qs.filter(Q(order=order) | Q(lines__order_line__order=order)).distinct()
+        # A consolidated parcel carries another order's lines: find those parcels first (the lines'
+        # order index), then one OR of two primary-key lookups. An OR across the join would make
+        # PostgreSQL scan every shipment.
+        consolidated = list(
+            ShipmentLine.objects.filter(order_line__order=order).values_list("shipment_id", flat=True).distinct()
+        )
+        qs = qs.filter(Q(order=order) | Q(pk__in=consolidated))
     if late is not None:
         late_q = Q(status__in=[S.PENDING, S.PICKING, S.SHORT_PICKED, S.PACKED], ship_by__lt=timezone.now())
         qs = qs.filter(late_q) if late else qs.exclude(late_q)

@@ -174,6 +174,10 @@ def payload_summary(event: OrderEvent, *, limit: int = 220) -> str:
 # --- action forms --------------------------------------------------------------------------------
 
 
+# The order page shows this many of the newest events; the rest are one click away.
+TIMELINE_EVENTS = 100
+
+
 class ActionForm(forms.Form):
     """A form for one order action. Service field errors land on the field of the same name."""
 
@@ -912,7 +916,14 @@ class OrderAdmin(ReadOnlyAdminMixin, AuditedAdmin):
             .prefetch_related(
                 Prefetch("lines", queryset=OrderLine.objects.order_by("line_number")),
                 Prefetch("holds", queryset=OrderHold.objects.select_related("placed_by", "released_by")),
-                Prefetch("events", queryset=OrderEvent.objects.select_related("actor").order_by("-created_at", "-id")),
+                # The newest events only: an order with a long life links to its full event list.
+                Prefetch(
+                    "events",
+                    queryset=OrderEvent.objects.select_related("actor").order_by("-created_at", "-id")[
+                        :TIMELINE_EVENTS
+                    ],
+                    to_attr="timeline_events",  # a sliced prefetch needs its own attribute
+                ),
                 Prefetch("notes", queryset=OrderNote.objects.select_related("author")),
                 "tags",
             )
@@ -958,6 +969,10 @@ class OrderAdmin(ReadOnlyAdminMixin, AuditedAdmin):
         request.current_app = self.admin_site.name
         holds = sorted(order.holds.all(), key=lambda h: (h.released_at is not None, -h.placed_at.timestamp()))
         lines = list(order.lines.all())
+        events = order.timeline_events
+        events_total = order.events.count() if len(events) >= TIMELINE_EVENTS else len(events)
+        # Translated once per page, not once per event (get_type_display rebuilds the choices).
+        event_labels = {value: str(label) for value, label in OrderEventType.choices}
         context = {
             **self._base_context(request, order, title=_("Order %(number)s") % {"number": order.number}),
             "lines": [
@@ -980,9 +995,17 @@ class OrderAdmin(ReadOnlyAdminMixin, AuditedAdmin):
             "holds": holds,
             "active_hold_count": sum(1 for h in holds if h.released_at is None),
             "events": [
-                {"event": e, "summary": payload_summary(e), "tone": EVENT_TONES.get(e.type, "info")}
-                for e in order.events.all()
+                {
+                    "event": e,
+                    "label": event_labels.get(e.type, e.type),
+                    "summary": payload_summary(e),
+                    "tone": EVENT_TONES.get(e.type, "info"),
+                }
+                for e in events
             ],
+            "events_total": events_total,
+            "events_url": reverse("admin:orders_orderevent_changelist", current_app=self.admin_site.name)
+            + f"?q={order.number}",
             "notes": list(order.notes.all()),
             "tags": list(order.tags.all()),
             "billing_address": format_address(order.billing_address or {}),

@@ -243,7 +243,10 @@ def kpis_compute(*, start: datetime.date, end: datetime.date) -> dict:
         "order__is_test": False,
     }
     picked = _count_by_day(
-        Shipment.objects.filter(picking_started_at__isnull=False, **in_cohort), "order__placed_at", tz
+        # Picking cannot start before the order is placed: the lower bound uses the partial index.
+        Shipment.objects.filter(picking_started_at__gte=low, **in_cohort),
+        "order__placed_at",
+        tz,
     )
     short_picks = _count_by_day(ShortPick.objects.filter(**in_cohort), "order__placed_at", tz)
     returns = _count_by_day(

@@ -548,3 +548,18 @@ def test_cockpit_home_shows_open_orders_and_the_hold_queue(client, make_order, a
     assert 'id="oms-dashboard"' in content
     assert re.search(r"status__exact=confirmed[^>]*>Confirmed</a></th><td class=\"num\">1<", content)
     assert re.search(r"reason__exact=credit_limit\">Credit limit</a></th><td class=\"num\">1<", content)
+
+
+def test_a_long_timeline_shows_the_newest_events_and_links_to_all_of_them(client, make_order, admin_user_role):
+    order = make_order()
+    for n in range(105):
+        services.order_add_note(order=order, actor=admin_user_role, body=f"call {n}")
+    total = order.events.count()
+    logged_in(client, roles.SUPPORT_L2)
+
+    content = client.get(order_url(order)).content.decode()
+
+    assert content.count('class="oms-timeline__item ') == 100
+    assert "body: call 104</div>" in content and "body: call 0</div>" not in content  # newest first
+    assert f"Showing the newest 100 of {total} events" in content
+    assert f"/admin/orders/orderevent/?q={order.number}" in content
