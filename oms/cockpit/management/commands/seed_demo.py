@@ -448,7 +448,7 @@ class Demo:
                     is_test=True,
                 )
             )
-        for key, first, last, locale, (postal_code, city, country), street in SHOWCASE_CUSTOMERS:
+        for index, (key, first, last, locale, (postal_code, city, country), street) in enumerate(SHOWCASE_CUSTOMERS):
             customers.append(
                 DemoCustomer(
                     email=unique_email(first, last, "example.fr" if locale == "fr" else "example.co.uk"),
@@ -462,7 +462,7 @@ class Demo:
                         "postal_code": postal_code,
                         "city": city,
                         "country": country,
-                        "phone": "+33 6 12 34 56 78",
+                        "phone": f"+33 6 12 34 56 {10 + index}",  # one each: the duplicate finder compares them
                     },
                     showcase=key,
                 )
@@ -1197,6 +1197,32 @@ class Demo:
             )
             for index, customer in enumerate(customers[:2])
         ]
+        # The same person ordering again under a work address: same phone, same street. The cockpit's
+        # "Possible duplicates" lists them for support to merge.
+        twin = customers[0]
+        phone = twin.phone or "+33 6 41 27 83 90"
+        if not twin.phone:
+            twin.phone = phone
+            stamp(twin, actor=admin, reason="Demo data")
+            twin.save(update_fields=["phone"])
+        services.order_create(
+            actor=self.api,
+            channel="phone",
+            external_id="phone-twin-1",
+            customer={
+                "email": f"pro.{twin.email}",
+                "first_name": twin.first_name,
+                "last_name": twin.last_name,
+                "phone": phone,
+            },
+            billing_address=Order.objects.filter(customer=twin).values_list("billing_address", flat=True)[0],
+            lines=self._lines("EUR"),
+            shipping=self._shipping("EUR", b2b=False),
+            payment={"status": "paid", "method": "card", "reference": "pay-phone-twin-1"},
+        )
+        from orders.identity import customer_keys_refresh
+
+        customer_keys_refresh(customer=twin, actor=admin, reason="Demo data")
         with _backdated(self.now - datetime.timedelta(days=2)):
             for index, customer in enumerate(customers[2:]):
                 place(customer, f"amz-late-{index + 1}", channel="amazon-fr")
