@@ -42,10 +42,11 @@ from fulfillment.documents import natural_bin_key
 from fulfillment.models import ConsolidationRule, Shipment, ShipmentLine, ShortPick, TrackingUpdate, Wave
 from inventory.admin import ActiveLocationFilter
 from inventory.models import Location, Product, StockItem
-from oms.core.admin import (  # noqa: F401 (shared cockpit helpers)
+from oms.core.admin import (
     AuditedAdmin,
     EstimatedCountPaginator,
     QueueStateFilter,
+    ReadOnlyAdminMixin,  # noqa: F401 (shared cockpit helpers)
     apply_service_error,
     badge,
     money,
@@ -159,19 +160,6 @@ def _run_service(request, form, call):
             form.add_error(None, message)
         messages.error(request, " ".join(exc.messages))
     return None
-
-
-class ReadOnlyAdminMixin:
-    """Rows written only by services: shown, never added, edited or deleted here."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class BigListMixin:

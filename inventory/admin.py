@@ -51,7 +51,14 @@ from inventory.models import (
     TransitTime,
 )
 from inventory.selectors import sourcing_decision_latest
-from oms.core.admin import AuditedAdmin, EstimatedCountPaginator, apply_service_error, badge, short_datetime  # noqa: F401 (shared cockpit helpers)
+from oms.core.admin import (  # noqa: F401 (shared cockpit helpers)
+    AuditedAdmin,
+    EstimatedCountPaginator,
+    ReadOnlyAdminMixin,
+    apply_service_error,
+    badge,
+    short_datetime,
+)
 from oms.core.errors import ApplicationError
 from orders.models import Channel, Order
 
@@ -108,19 +115,6 @@ def _sku_products(term: str):
     for variant in {term, term.upper()}:
         condition |= Q(sku__startswith=variant) | Q(barcode__startswith=variant)
     return Product.objects.filter(condition)
-
-
-class ReadOnlyAdminMixin:
-    """Rows written only by services: shown, never added, edited or deleted here."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class TitledListMixin:

@@ -30,10 +30,11 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from fulfillment.admin import order_shipments_panel
 from inventory.admin import order_sourcing_panel
-from oms.core.admin import (  # noqa: F401 (shared cockpit helpers)
+from oms.core.admin import (
     AuditedAdmin,
     EstimatedCountPaginator,
     QueueStateFilter,
+    ReadOnlyAdminMixin,  # noqa: F401 (shared cockpit helpers)
     apply_service_error,
     badge,
     money,
@@ -778,19 +779,6 @@ class HoldStateFilter(QueueStateFilter):
 
 
 # --- orders --------------------------------------------------------------------------------------
-
-
-class ReadOnlyAdminMixin:
-    """Rows written only by services: the admin shows them and never adds, edits or deletes."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Order)

@@ -29,6 +29,7 @@ from oms.core.admin import (
     AuditedAdmin,
     EstimatedCountPaginator,
     QueueStateFilter,
+    ReadOnlyAdminMixin,
     apply_service_error,
     badge,
     short_datetime,
@@ -255,7 +256,7 @@ def _case_url(case_or_pk, name: str = "orders_case_change") -> str:
 
 
 @admin.register(Case)
-class CaseAdmin(AuditedAdmin):
+class CaseAdmin(ReadOnlyAdminMixin, AuditedAdmin):
     list_display = (
         "number",
         "kind_column",
@@ -294,14 +295,7 @@ class CaseAdmin(AuditedAdmin):
             return cases.can_work(request.user, obj)
         return bool(kinds)
 
-    def has_add_permission(self, request):
-        return False  # cases open where the problem is detected (or from the order page)
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    # Read-only (ReadOnlyAdminMixin): cases open where the problem is detected, or from the order page.
 
     def has_work_permission(self, request):
         return bool(cases.user_case_scope(request.user)[0])
@@ -669,7 +663,7 @@ class LatestFiringsFormSet(BaseInlineFormSet):
         return self._latest
 
 
-class RuleFiringInline(admin.TabularInline):
+class RuleFiringInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = RuleFiring
     formset = LatestFiringsFormSet
     fields = ("fired_column", "order_link", "event_column", "actions_column", "error")
@@ -677,15 +671,6 @@ class RuleFiringInline(admin.TabularInline):
     extra = 0
     can_delete = False
     verbose_name_plural = _("Latest firings")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("fired"))
     def fired_column(self, firing):
@@ -808,7 +793,7 @@ class AutomationRuleAdmin(AuditedAdmin):
 
 
 @admin.register(RuleFiring)
-class RuleFiringAdmin(admin.ModelAdmin):
+class RuleFiringAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("fired_column", "rule", "order_link", "event_column", "actions_column", "error")
     list_filter = ("rule",)
     list_select_related = ("rule", "order", "event")
@@ -822,15 +807,6 @@ class RuleFiringAdmin(admin.ModelAdmin):
     actions = None
     list_per_page = 50
     fields = ("rule", "order", "event", "fired_at", "actions", "error")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_search_results(self, request, queryset, search_term):
         from orders.models import Order

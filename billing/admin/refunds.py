@@ -25,7 +25,13 @@ from django.utils.translation import ngettext
 from billing.models import Dispute, DisputeStatus, Refund, RefundStatus, StoreCreditEntry, Voucher
 from billing.services import disputes as dispute_services
 from billing.services import refunds as services
-from oms.core.admin import AuditedAdmin, EstimatedCountPaginator, badge, money  # noqa: F401 (shared cockpit helpers)
+from oms.core.admin import (  # noqa: F401 (shared cockpit helpers)
+    AuditedAdmin,
+    EstimatedCountPaginator,
+    ReadOnlyAdminMixin,
+    badge,
+    money,
+)
 from oms.core.errors import ApplicationError
 
 STATUS_TONES = {
@@ -35,17 +41,6 @@ STATUS_TONES = {
     RefundStatus.REJECTED: "void",
     RefundStatus.FAILED: "alert",
 }
-
-
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class RejectForm(forms.Form):

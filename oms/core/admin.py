@@ -197,3 +197,16 @@ def money(amount, currency: str) -> str:
 def short_datetime(value) -> str:
     """2026-11-25 23:20 in the cockpit's time zone: short, sortable, unambiguous in every language."""
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+class ReadOnlyAdminMixin:
+    """Rows written only by services: shown, never added, edited or deleted here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
