@@ -400,6 +400,10 @@ def order_create(
             "is_test": bool(is_test),
         },
     )
+    if customer_row.merged_into_id is not None:
+        # A record merged into another (identity.customer_merge): the order goes to the kept one
+        # (merges are flattened: merged_into is never itself merged).
+        customer_row = customer_row.merged_into
     # The duplicate detector's keys (phone, last shipping address); written only when they change.
     customer_keys_refresh(customer=customer_row, address=shipping_addr, actor=actor, reason="Order intake")
     now = timezone.now()

@@ -199,3 +199,15 @@ def test_records_merged_earlier_follow_their_record_into_the_new_one(make_order)
     assert old.merged_into == work and ann.merged_into == work
     assert old.history.latest().history_user == agent
     assert Order.objects.filter(customer=work).count() == 3
+
+
+def test_an_order_from_a_merged_e_mail_goes_to_the_kept_record(make_order):
+    keep = new_customer(make_order, "ann@example.com", address=PARIS)
+    dup = new_customer(make_order, "ann@work.example", phone="06 12 34 56 78", address=PARIS_AGAIN)
+    customer_merge(keep=keep, merge=[dup], actor=make_user(roles.SUPPORT_L2), reason="Same person")
+
+    later = make_order(customer={"email": "ann@work.example"}, billing_address=PARIS)
+
+    assert later.customer == keep
+    assert later.email == "ann@work.example"  # the order keeps the address the customer gave
+    assert not Order.objects.filter(customer=dup).exists()
