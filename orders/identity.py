@@ -247,6 +247,14 @@ def customer_merge(*, keep, merge: list, actor, reason: str) -> Customer:
             cases, Case, ["customer"], default_user=actor, default_change_reason=f"Customer merged: {reason}"
         )
 
+    # What other apps keep per customer follows too: store credit (moved by ledger entries),
+    # vouchers, the billing policy, the returns.
+    from billing.services.credits import credits_merge_customers
+    from returns.services import returns_merge_customers
+
+    credits_merge_customers(keep=keep, merged=merged, actor=actor, reason=reason)
+    returns_merge_customers(keep=keep, merged=merged, actor=actor, reason=reason)
+
     tags = {tag.pk: tag for customer in merged for tag in customer.tags.all()}
     if tags:
         keep.tags.add(*tags.values())

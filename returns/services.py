@@ -775,3 +775,20 @@ def return_cancel(*, request, actor, reason: str = "") -> ReturnRequest:
     _save(request, actor=actor, reason=reason or _("Canceled"), fields=["status", "canceled_at"])
     _order_event(request, OrderEventType.RETURN_CANCELED, actor=actor, reason=reason)
     return request
+
+
+@transaction.atomic
+def returns_merge_customers(*, keep, merged: list, actor, reason: str) -> list[str]:
+    """Called by orders.identity.customer_merge: the merged records' returns follow their orders."""
+    requests = list(ReturnRequest.objects.select_for_update().filter(customer__in=merged).order_by("pk"))
+    for request in requests:
+        request.customer = keep
+    if requests:
+        bulk_update_with_history(
+            requests,
+            ReturnRequest,
+            ["customer"],
+            default_user=actor,
+            default_change_reason=f"Customer merged: {reason}",
+        )
+    return [request.number for request in requests]

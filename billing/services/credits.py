@@ -209,3 +209,53 @@ def intake_payment_debit(*, order: Order, actor, payment: dict, amount: Decimal)
         # The intake API's payment has no `code` field: the voucher code travels as the reference.
         code = payment.get("code") or payment.get("reference")
         voucher_redeem(code=code, amount=amount, order=order, actor=actor, field="payment.reference")
+
+
+@transaction.atomic
+def credits_merge_customers(*, keep: Customer, merged: list[Customer], actor, reason: str) -> dict:
+    """Called by orders.identity.customer_merge (which checked the permission and locked the
+    customers): each merged record's store-credit balance moves to `keep` as a pair of ledger
+    entries (the ledger is never rewritten), its vouchers and, when `keep` has none, its billing
+    policy follow it. Returns what moved."""
+    from simple_history.utils import bulk_update_with_history
+
+    from billing.models import BillingPolicy
+
+    moved = {"store_credit": [], "vouchers": [], "billing_policy": None}
+    note = f"Customer merged: {reason}"[:255]
+    for customer in merged:
+        balances = (
+            StoreCreditEntry.objects.filter(customer=customer)
+            .values_list("currency")
+            .annotate(total=Sum("amount"))
+            .order_by("currency")
+        )
+        for currency, total in balances:
+            amount = quantize(total or ZERO, currency)
+            if amount == 0:
+                continue
+            StoreCreditEntry.objects.create(
+                customer=customer, currency=currency, amount=-amount, note=f"To {keep.email}. {note}"[:255], actor=actor
+            )
+            StoreCreditEntry.objects.create(
+                customer=keep,
+                currency=currency,
+                amount=amount,
+                note=f"From {customer.email}. {note}"[:255],
+                actor=actor,
+            )
+            moved["store_credit"].append({"from": customer.email, "currency": currency, "amount": str(amount)})
+    vouchers = list(Voucher.objects.select_for_update().filter(customer__in=merged).order_by("pk"))
+    for voucher in vouchers:
+        voucher.customer = keep
+    if vouchers:
+        bulk_update_with_history(vouchers, Voucher, ["customer"], default_user=actor, default_change_reason=note)
+        moved["vouchers"] = [voucher.code for voucher in vouchers]
+    if not BillingPolicy.objects.filter(customer=keep).exists():
+        policy = BillingPolicy.objects.select_for_update().filter(customer__in=merged).order_by("pk").first()
+        if policy is not None:
+            policy.customer = keep
+            stamp(policy, actor=actor, reason=note)
+            policy.save(update_fields=["customer"])
+            moved["billing_policy"] = policy.pk
+    return moved

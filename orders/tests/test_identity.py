@@ -1,5 +1,7 @@
 """Duplicate customers found by phone or address and merged with their orders, audited."""
 
+from decimal import Decimal
+
 import pytest
 
 from oms.cockpit import roles
@@ -211,3 +213,28 @@ def test_an_order_from_a_merged_e_mail_goes_to_the_kept_record(make_order):
     assert later.customer == keep
     assert later.email == "ann@work.example"  # the order keeps the address the customer gave
     assert not Order.objects.filter(customer=dup).exists()
+
+
+def test_store_credit_vouchers_and_the_billing_policy_follow_the_merge(make_order):
+    from billing.models import BillingPolicy, StoreCreditEntry
+    from billing.services.credits import store_credit_add, store_credit_balance, voucher_issue
+    from oms.core.actors import get_system_user
+
+    system = get_system_user()
+    keep = new_customer(make_order, "ann@example.com", address=PARIS)
+    dup = new_customer(make_order, "ann@work.example", phone="06 12 34 56 78", address=PARIS_AGAIN)
+    store_credit_add(customer=keep, currency="EUR", amount="5.00", actor=system)
+    store_credit_add(customer=dup, currency="EUR", amount="12.50", actor=system)
+    voucher = voucher_issue(customer=dup, currency="EUR", amount="20.00", actor=system)
+    policy = BillingPolicy.objects.create(customer=dup)
+    entries_before = StoreCreditEntry.objects.count()
+
+    customer_merge(keep=keep, merge=[dup], actor=make_user(roles.SUPPORT_L2), reason="Same person")
+
+    # The ledger is appended to, never rewritten: one entry out of the merged record, one in.
+    assert StoreCreditEntry.objects.count() == entries_before + 2
+    assert (store_credit_balance(keep, "EUR"), store_credit_balance(dup, "EUR")) == (Decimal("17.50"), Decimal("0"))
+    voucher.refresh_from_db()
+    policy.refresh_from_db()
+    assert (voucher.customer, policy.customer) == (keep, keep)
+    assert voucher.history.latest().history_change_reason == "Customer merged: Same person"

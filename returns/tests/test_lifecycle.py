@@ -181,3 +181,23 @@ def test_store_credit_return_is_refunded_to_store_credit(world, manager):
     services.return_inspect(request=request, actor=manager, results={line.pk: {"resellable": 1}})
     refund = Refund.objects.get(order=order)
     assert (refund.method, refund.amount, refund.status) == ("store_credit", tee.total_gross, "requested")
+
+
+def test_a_return_follows_its_customer_into_a_merged_record(world, manager):
+    from orders.identity import customer_merge
+    from orders.models import Customer
+
+    order = delivered_order(world)
+    request = services.return_request(
+        order=order,
+        actor=manager,
+        reason="changed_mind",
+        lines=[{"line": lines_by_sku(order)["MUG-1"].pk, "quantity": 1}],
+    )
+    keep = Customer.objects.create(email="same.person@example.com")
+
+    customer_merge(keep=keep, merge=[order.customer], actor=manager, reason="Same person, two e-mails")
+
+    request.refresh_from_db()
+    assert request.customer == keep
+    assert request.history.latest().history_change_reason == "Customer merged: Same person, two e-mails"
