@@ -43,7 +43,7 @@ from oms.core.admin import (
 from oms.core.errors import ApplicationError, ConflictError
 from orders import cases, identity, services
 from orders.addresses import ADDRESS_FIELDS, format_address
-from orders.admin_cases import order_cases_panel  # also registers the case, rule and SLA screens
+from orders.admin_cases import may_clear_fraud, order_cases_panel  # also registers the case, rule and SLA screens
 from orders.choices import (
     CancelReason,
     CaseKind,
@@ -354,13 +354,6 @@ def _open_escalation(order, user, form):
 def may_open_escalation(user) -> bool:
     kinds, _levels = cases.user_case_scope(user)
     return user.has_perm("orders.open_case") and CaseKind.ESCALATION.value in kinds
-
-
-def may_clear_fraud(order: Order, user) -> bool:
-    return user.has_perm("orders.release_fraud_hold") and (
-        order.status == OrderStatus.UNDER_REVIEW
-        or any(h.reason == HoldReason.FRAUD_REVIEW and h.released_at is None for h in order.holds.all())
-    )
 
 
 class ReleaseHoldForm(ActionForm):

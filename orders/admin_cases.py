@@ -36,7 +36,7 @@ from oms.core.admin import (
 )
 from oms.core.errors import ApplicationError, ValidationError
 from orders import automation, cases
-from orders.choices import CASE_TEAMS, CaseDecision, CaseKind, CaseLevel, CaseStatus, CaseTeam
+from orders.choices import CASE_TEAMS, CaseDecision, CaseKind, CaseLevel, CaseStatus, CaseTeam, HoldReason, OrderStatus
 from orders.models import AutomationRule, Case, RuleFiring, SlaPolicy
 
 TEAM_TONES = {
@@ -110,6 +110,14 @@ def readable_pairs(data) -> list[tuple[str, str]]:
 
 
 # --- what a user may do on a case (the services decide; these only choose the buttons) ----------
+
+
+def may_clear_fraud(order, user) -> bool:
+    """The order page's and the fraud case's "Clear fraud review" button."""
+    return user.has_perm("orders.release_fraud_hold") and (
+        order.status == OrderStatus.UNDER_REVIEW
+        or any(h.reason == HoldReason.FRAUD_REVIEW and h.released_at is None for h in order.holds.all())
+    )
 
 
 def may_take(user, case: Case) -> bool:
@@ -490,6 +498,16 @@ class CaseAdmin(ReadOnlyAdminMixin, AuditedAdmin):
                 verb: reverse("admin:orders_case_work", args=[case.pk, verb], current_app=self.admin_site.name)
                 for verb in ("take", "escalate", "resolve")
             },
+            # A fraud case is closed by clearing (or canceling) the order: the protocol's form is one
+            # click from the case.
+            "clear_fraud_url": reverse(
+                "admin:orders_order_action", args=[case.order_id, "clear_fraud"], current_app=self.admin_site.name
+            )
+            if case.kind == CaseKind.FRAUD_REVIEW
+            and case.is_open
+            and case.order_id
+            and may_clear_fraud(case.order, user)
+            else "",
         }
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

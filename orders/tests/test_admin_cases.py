@@ -169,7 +169,9 @@ def test_case_page_shows_facts_order_and_timeline_with_buttons_for_the_user(clie
     assert "Card country differs from IP" in content and "Risk score" in content
     assert order_url(order) in content
     assert 'id="oms-timeline"' in content and "Open" in content
-    assert buttons(page) == {"take", "escalate", "resolve"}
+    # The fraud case is closed by the clearing protocol on its order: one click from here.
+    assert buttons(page) == {"take", "escalate", "resolve", "clear_fraud"}
+    assert f"/admin/orders/order/{order.pk}/action/clear_fraud/" in content
 
 
 def test_take_assigns_the_case_to_me_with_a_history_row(client, make_order):
