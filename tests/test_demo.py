@@ -30,8 +30,9 @@ from integrations.models import OutboxMessage
 from inventory.models import Location, StockItem
 from oms.cockpit import roles
 from oms.cockpit.management.commands.seed_demo import PASSWORD, STAFF
+from orders.cases import case_scope_q
 from orders.choices import FulfillmentStatus, OrderEventType, OrderStatus
-from orders.models import Channel, Customer, Order, OrderEvent, OrderHold, OrderLine, OrderNote, Tag
+from orders.models import Case, Channel, Customer, Order, OrderEvent, OrderHold, OrderLine, OrderNote, Tag
 from returns.choices import ReturnStatus
 from returns.models import ReturnRequest
 
@@ -135,11 +136,22 @@ def test_seed_demo_builds_every_status_through_the_services_and_runs_once(client
     for username, _role, _first, _last in STAFF:
         assert PASSWORD.format(username=username) in text
 
-    # the users log in to the cockpit with the printed passwords, each in its role
+    # the users log in to the cockpit with the printed passwords, each in its role, and every page
+    # they work from answers (their queues, a case, an order, the search, the home page)
+    assert_cockpit_cases()
+    some_order = Order.objects.filter(cases__isnull=False).first()
     for username, role, _first, _last in STAFF:
         assert client.login(username=username, password=PASSWORD.format(username=username)), username
         assert client.get("/admin/orders/order/").status_code == 200
         assert User.objects.get(username=username).groups.filter(name=role).exists()
+        assert client.get("/admin/").status_code == 200, username
+        assert client.get("/admin/orders/case/").status_code == 200, username
+        assert client.get(f"/admin/orders/order/{some_order.pk}/change/").status_code == 200, username
+        assert client.get(f"/admin/search/?q={some_order.number}").status_code == 302, username
+        user = User.objects.get(username=username)
+        workable = Case.objects.filter(case_scope_q(user)).first()
+        if workable is not None:
+            assert client.get(f"/admin/orders/case/{workable.pk}/change/").status_code == 200, username
     assert User.objects.get(username="admin").is_superuser
     assert User.objects.get(username="api-client").groups.filter(name=roles.API_CLIENT).exists()
 
@@ -150,6 +162,38 @@ def test_seed_demo_builds_every_status_through_the_services_and_runs_once(client
     assert snapshot() == before
     assert "nothing created" in again.getvalue()
     assert f"Token {token.key}" in again.getvalue()
+
+
+def assert_cockpit_cases() -> None:
+    """Cases in the queues of every team, in every state, opened by the detectors and by hand."""
+    from orders.identity import customer_duplicate_groups
+    from orders.models import AutomationRule, RuleFiring, SlaPolicy
+
+    kinds = set(Case.objects.values_list("kind", flat=True))
+    assert {
+        "fraud_review",
+        "address_check",
+        "stock_shortage",
+        "short_pick",
+        "sla_breach",
+        "lost_parcel",
+        "damaged_parcel",
+        "credit_hold",
+        "payment_overdue",
+        "dispute",
+        "escalation",
+    } <= kinds
+    assert set(Case.objects.values_list("status", flat=True)) == {"open", "in_progress", "escalated", "resolved"}
+    assert Case.objects.filter(level="l2").exists()
+    assert Case.objects.filter(decision="false_positive").exists()
+    assert Case.objects.filter(decision="force_majeure").exists()
+    assert Case.objects.filter(kind="escalation", opened_by__username="support1").count() == 3
+    # one fraud case per order, however many fraud signals it has
+    assert not Case.objects.filter(kind="fraud_review").values("order").annotate(n=Count("pk")).filter(n__gt=1)
+    assert not Case.history.filter(history_user__isnull=True).exists()
+    assert AutomationRule.objects.count() == 4 and RuleFiring.objects.exists()
+    assert SlaPolicy.objects.filter(channel__isnull=True).exists()
+    assert [group["reason"] for group in customer_duplicate_groups()] == ["phone", "address"]
 
 
 def assert_fulfillment_in_every_state() -> None:
