@@ -138,7 +138,13 @@ def may_escalate(user, case: Case) -> bool:
 
 
 def may_resolve(user, case: Case) -> bool:
-    return case.is_open and user.has_perm("orders.resolve_case") and cases.can_work(user, case)
+    # A case whose source is still open (an active hold, an open short pick) closes where it is fixed.
+    return (
+        case.is_open
+        and user.has_perm("orders.resolve_case")
+        and cases.can_work(user, case)
+        and not cases.case_source_open(case)
+    )
 
 
 # --- forms ---------------------------------------------------------------------------------------
@@ -345,7 +351,14 @@ class CaseAdmin(ReadOnlyAdminMixin, AuditedAdmin):
 
     @admin.display(description=_("title"))
     def title_column(self, case):
-        return Truncator(case.title).chars(80)
+        title = Truncator(case.title).chars(80)
+        score = (case.facts or {}).get("risk_score")
+        if score is None:
+            return title
+        # The fraud queue reads the risk score first (the facts are on the case page).
+        return format_html(
+            "{} {}", badge(_("risk %(score)s") % {"score": score}, "alert" if score >= 70 else "warn"), title
+        )
 
     @admin.display(description=_("order"))
     def order_link(self, case):

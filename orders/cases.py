@@ -308,13 +308,13 @@ def case_resolve(*, case, actor, decision: str, resolution: str, evidence: dict 
     case = _lock(case)
     _refuse_resolved(case, "resolved again")
     _require_work(actor, case, "orders.resolve_case", "resolve cases")
-    blocker = _source_still_open(case)
+    blocker = case_source_open(case)
     if blocker:
         raise ConflictError(blocker, code="source_still_open")
     return _resolve(case, actor=actor, decision=decision, resolution=resolution, evidence=evidence)
 
 
-def _source_still_open(case: Case) -> str:
+def case_source_open(case: Case) -> str:
     kind, _, ident = case.source_key.partition(":")
     if kind == "hold" and case.order_id:
         if case.order.holds.filter(pk=ident, released_at__isnull=True).exists():

@@ -169,8 +169,9 @@ def test_case_page_shows_facts_order_and_timeline_with_buttons_for_the_user(clie
     assert "Card country differs from IP" in content and "Risk score" in content
     assert order_url(order) in content
     assert 'id="oms-timeline"' in content and "Open" in content
-    # The fraud case is closed by the clearing protocol on its order: one click from here.
-    assert buttons(page) == {"take", "escalate", "resolve", "clear_fraud"}
+    # The fraud case is closed by the clearing protocol on its order (one click from here), not by
+    # "Resolve" while the hold is on.
+    assert buttons(page) == {"take", "escalate", "clear_fraud"}
     assert f"/admin/orders/order/{order.pk}/action/clear_fraud/" in content
 
 
@@ -213,7 +214,7 @@ def test_escalating_needs_a_reason_then_the_case_leaves_the_l1_queue(client, mak
     assert (event.actor, event.reason) == (agent, "Customer disputes the address")
     assert case.number not in listed(client.get(QUEUE))
     client.force_login(make_user(roles.SUPPORT_L2))
-    assert buttons(client.get(case_url(case))) == {"take", "resolve"}
+    assert buttons(client.get(case_url(case))) == {"take"}  # resolved by releasing its hold
 
 
 def test_resolving_a_case_whose_hold_is_active_shows_the_service_message(client, make_order):
@@ -235,6 +236,7 @@ def test_resolving_from_the_case_page_records_decision_and_resolution(client, ma
     )
     agent = make_user(roles.SUPPORT_L1)
     client.force_login(agent)
+    assert "resolve" in buttons(client.get(case_url(case)))  # nothing upstream keeps it open
 
     response = client.post(work_url(case, "resolve"), {"decision": "reshipped", "resolution": "Sent again"})
 
