@@ -43,6 +43,7 @@ from oms.core.admin import (
 from oms.core.errors import ApplicationError, ConflictError
 from orders import cases, identity, services
 from orders.addresses import ADDRESS_FIELDS, format_address
+from orders.admin_base import OrderRowsAdmin
 from orders.admin_cases import may_clear_fraud, order_cases_panel  # also registers the case, rule and SLA screens
 from orders.choices import (
     CancelReason,
@@ -1315,37 +1316,15 @@ class OrderHoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(OrderEvent)
-class OrderEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderEventAdmin(OrderRowsAdmin):
     list_display = ("created_column", "order_link", "type_badge", "actor", "reason", "summary")
     list_filter = ("type", "created_at")
     list_select_related = ("order", "actor")
-    # The primary key follows time and is indexed; sorting millions of rows by created_at is not.
-    ordering = ("-pk",)
-    sortable_by = ()
-    search_fields = ("order__number",)
-    search_help_text = _("Order number, external id or the customer's exact e-mail address.")
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    paginator = EstimatedCountPaginator
-    actions = None
-    list_per_page = 50
     fields = ("order", "type", "actor", "reason", "payload", "created_at")
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(order__in=Order.objects.filter(order_search_q(term)).values("pk")), False
 
     @admin.display(description=_("time"))
     def created_column(self, event):
         return short_datetime(event.created_at)
-
-    @admin.display(description=_("order"))
-    def order_link(self, event):
-        return format_html(
-            '<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[event.order_id]), event.order.number
-        )
 
     @admin.display(description=_("type"))
     def type_badge(self, event):

@@ -36,6 +36,7 @@ from oms.core.admin import (
 )
 from oms.core.errors import ApplicationError, ValidationError
 from orders import automation, cases
+from orders.admin_base import OrderRowsAdmin
 from orders.choices import CASE_TEAMS, CaseDecision, CaseKind, CaseLevel, CaseStatus, CaseTeam, HoldReason, OrderStatus
 from orders.models import AutomationRule, Case, RuleFiring, SlaPolicy
 
@@ -824,39 +825,15 @@ class AutomationRuleAdmin(AuditedAdmin):
 
 
 @admin.register(RuleFiring)
-class RuleFiringAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RuleFiringAdmin(OrderRowsAdmin):
     list_display = ("fired_column", "rule", "order_link", "event_column", "actions_column", "error")
     list_filter = ("rule",)
     list_select_related = ("rule", "order", "event")
-    ordering = ("-pk",)  # follows time, and indexed
-    sortable_by = ()
-    search_fields = ("order__number",)
-    search_help_text = _("Order number, external id or the customer's exact e-mail address.")
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    paginator = EstimatedCountPaginator
-    actions = None
-    list_per_page = 50
     fields = ("rule", "order", "event", "fired_at", "actions", "error")
-
-    def get_search_results(self, request, queryset, search_term):
-        from orders.models import Order
-        from orders.selectors import order_search_q
-
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(order__in=Order.objects.filter(order_search_q(term)).values("pk")), False
 
     @admin.display(description=_("fired"))
     def fired_column(self, firing):
         return short_datetime(firing.fired_at)
-
-    @admin.display(description=_("order"))
-    def order_link(self, firing):
-        return format_html(
-            '<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[firing.order_id]), firing.order.number
-        )
 
     @admin.display(description=_("event"))
     def event_column(self, firing):
