@@ -42,13 +42,14 @@ from fulfillment.documents import natural_bin_key
 from fulfillment.models import ConsolidationRule, Shipment, ShipmentLine, ShortPick, TrackingUpdate, Wave
 from inventory.admin import ActiveLocationFilter
 from inventory.models import Location, Product, StockItem
-from oms.core.admin import (
+from oms.core.admin import (  # noqa: F401 (shared cockpit helpers)
     AuditedAdmin,
     EstimatedCountPaginator,
     QueueStateFilter,
-    ReadOnlyAdminMixin,  # noqa: F401 (shared cockpit helpers)
+    ReadOnlyAdminMixin,
     apply_service_error,
     badge,
+    form_page,
     money,
     short_datetime,
 )
@@ -177,23 +178,8 @@ class BigListMixin:
         return super().changelist_view(request, extra_context)
 
 
-def _form_page(request, model_admin, *, form, title, submit, intro="", back_url, extra=None, tone="primary"):
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.opts,
-        "app_label": model_admin.opts.app_label,
-        "title": title,
-        "subtitle": None,
-        "form": form,
-        "submit_label": submit,
-        "submit_tone": tone,
-        "intro": intro,
-        "back_url": back_url,
-        "changelist_url": _url(f"fulfillment_{model_admin.opts.model_name}_changelist"),
-        "media": model_admin.media + form.media,
-        **(extra or {}),
-    }
-    return TemplateResponse(request, "admin/fulfillment/form_page.html", context)
+def _form_page(request, model_admin, **kwargs):
+    return form_page(request, model_admin, template="admin/fulfillment/form_page.html", **kwargs)
 
 
 def _pdf_response(content, filename: str, *, attachment: bool = False):

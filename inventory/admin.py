@@ -57,6 +57,7 @@ from oms.core.admin import (  # noqa: F401 (shared cockpit helpers)
     ReadOnlyAdminMixin,
     apply_service_error,
     badge,
+    form_page,
     short_datetime,
 )
 from oms.core.errors import ApplicationError
@@ -309,23 +310,8 @@ class CountApplyForm(ServiceForm):
     note = _note_field(required=False, help_text=_("Optional. Kept on each ledger row the count writes."))
 
 
-def _form_page(request, model_admin, *, form, title, submit, intro="", back_url, extra=None, tone="primary"):
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.opts,
-        "app_label": model_admin.opts.app_label,
-        "title": title,
-        "subtitle": None,
-        "form": form,
-        "submit_label": submit,
-        "submit_tone": tone,
-        "intro": intro,
-        "back_url": back_url,
-        "changelist_url": _url(f"{model_admin.opts.app_label}_{model_admin.opts.model_name}_changelist"),
-        "media": model_admin.media + form.media,
-        **(extra or {}),
-    }
-    return TemplateResponse(request, "admin/inventory/form_page.html", context)
+def _form_page(request, model_admin, **kwargs):
+    return form_page(request, model_admin, template="admin/inventory/form_page.html", **kwargs)
 
 
 # --- products and locations (master data) --------------------------------------------------------

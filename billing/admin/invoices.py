@@ -17,7 +17,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -27,7 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from billing import documents
 from billing.models import CreditNote, CreditNoteLine, Invoice, InvoiceLine, InvoiceTax, Payment, PaymentEvent
 from billing.services import invoices as services
-from oms.core.admin import EstimatedCountPaginator, apply_service_error
+from oms.core.admin import EstimatedCountPaginator, apply_service_error, form_page
 from oms.core.errors import ApplicationError
 from orders.models import Channel
 
@@ -273,25 +272,20 @@ class InvoiceAdmin(BigList):
             else:
                 messages.success(request, _("Credit note %(number)s issued.") % {"number": note.number})
                 return HttpResponseRedirect(reverse("admin:billing_creditnote_change", args=[note.pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "app_label": self.opts.app_label,
-            "title": _("Issue a credit note against %(number)s") % {"number": invoice.number},
-            "subtitle": None,
-            "form": form,
-            "submit_label": _("Issue credit note"),
-            "submit_tone": "primary",
-            "intro": _(
+        return form_page(
+            request,
+            self,
+            template="admin/fulfillment/form_page.html",
+            form=form,
+            title=_("Issue a credit note against %(number)s") % {"number": invoice.number},
+            submit=_("Issue credit note"),
+            intro=_(
                 "Left to credit: %(left)s. Enter quantities to credit lines, or an amount (spread over the "
                 "invoice's VAT rates), or tick “All that is left”. A credit note cannot be changed once issued."
             )
             % {"left": _money(services.invoice_remaining(invoice), invoice.currency)},
-            "back_url": change_url,
-            "changelist_url": reverse("admin:billing_invoice_changelist"),
-            "media": self.media + form.media,
-        }
-        return TemplateResponse(request, "admin/fulfillment/form_page.html", context)
+            back_url=change_url,
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         pk = _pk(object_id)

@@ -18,6 +18,8 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import OperationalError, connections, transaction
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -210,3 +212,24 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def form_page(request, model_admin, *, template, form, title, submit, back_url, intro="", extra=None, tone="primary"):
+    """A cockpit page around one action form (the app's template adds what the action shows)."""
+    opts = model_admin.opts
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": opts,
+        "app_label": opts.app_label,
+        "title": title,
+        "subtitle": None,
+        "form": form,
+        "submit_label": submit,
+        "submit_tone": tone,
+        "intro": intro,
+        "back_url": back_url,
+        "changelist_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+        "media": model_admin.media + form.media,
+        **(extra or {}),
+    }
+    return TemplateResponse(request, template, context)
