@@ -710,7 +710,7 @@ def _open_short_pick(*, shipment: Shipment, line: ShipmentLine, actor, note: str
         line.delete()
     released = written_off = 0
     if not order.is_test:
-        released = inventory.order_release_units(
+        released = inventory.reservation_units_release(
             order=order,
             actor=actor,
             quantities={order_line.pk: missing},

@@ -250,7 +250,7 @@ def _open_reserved_by_line(order_id: int, line_ids) -> dict[int, int]:
     return {row["order_line_id"]: row["open"] or 0 for row in rows}
 
 
-def order_release_excess(*, order, actor, lines, reason: str = "") -> int:
+def reservations_release_excess(*, order, actor, lines, reason: str = "") -> int:
     """Release what the lines hold reserved beyond their open (unshipped, not canceled) units."""
     reserved = _open_reserved_by_line(order.pk, [line.pk for line in lines])
     excess = {
@@ -260,7 +260,7 @@ def order_release_excess(*, order, actor, lines, reason: str = "") -> int:
     }
     if not excess:
         return 0
-    return order_release_units(order=order, actor=actor, quantities=excess, reason=reason)
+    return reservation_units_release(order=order, actor=actor, quantities=excess, reason=reason)
 
 
 def _needs(order, lines) -> list[LineNeed]:
@@ -389,7 +389,7 @@ def stock_reserve(
 
     One statement (see `stock.reserve_with_rows`): the conditional UPDATE and, only when it
     matched, the reservation and ledger rows. False: nothing was written. For rows without
-    channel shares or fences (`atp.ChannelRules.is_simple`); the others go through `order_allocate`.
+    channel shares or fences (`atp.ChannelRules.is_simple`); the others go through `stock_allocate`.
     """
     return reserve_with_rows(
         item_id=item.pk,
@@ -480,7 +480,7 @@ def _promise_from_supply(*, order, backorders, actor, mode: str, products: dict[
     return promises, shortages
 
 
-def order_allocate(*, order, lines, actor, now=None, products: dict | None = None) -> SourcingDecision | None:
+def stock_allocate(*, order, lines, actor, now=None, products: dict | None = None) -> SourcingDecision | None:
     """Choose locations for the order's unreserved quantities and reserve them; explain the choice.
 
     Runs inside the orders service's transaction, after it locked the order and its lines. First
@@ -594,7 +594,7 @@ def order_allocate(*, order, lines, actor, now=None, products: dict | None = Non
     return decision
 
 
-def order_release(*, order, actor, line_ids=None, reason: str = "") -> int:
+def reservations_release(*, order, actor, line_ids=None, reason: str = "") -> int:
     """Release the order's open reservations (all, or those of some lines). Returns units released."""
     qs = Reservation.objects.filter(order_id=order.pk, state=ReservationState.ACTIVE)
     if line_ids is not None:
@@ -608,10 +608,10 @@ def order_release(*, order, actor, line_ids=None, reason: str = "") -> int:
     }
     if not open_units:
         return 0
-    return order_release_units(order=order, actor=actor, quantities=open_units, reason=reason)
+    return reservation_units_release(order=order, actor=actor, quantities=open_units, reason=reason)
 
 
-def order_release_units(
+def reservation_units_release(
     *, order, actor, quantities: dict[int, int], location_id: int | None = None, reason: str = ""
 ) -> int:
     """Release up to `quantities[line id]` units of the order's open reservations (at one location
@@ -722,7 +722,7 @@ def stock_write_off_short_pick(
     return units
 
 
-def order_consume(
+def stock_consume(
     *, order, actor, quantities: dict[int, int], reference: str = "", location_id: int | None = None
 ) -> list[tuple[int, int, int]]:
     """Shipped units leave stock: reservations are consumed (on hand and reserved both go down).

@@ -819,7 +819,7 @@ def _allocate_stock(
             for line in lines
             if line.product_id and (products[line.product_id].reservation_mode or channel_mode) == ReservationMode.SOFT
         ]
-    decision = inventory.order_allocate(order=order, lines=lines, actor=actor, products=products)
+    decision = inventory.stock_allocate(order=order, lines=lines, actor=actor, products=products)
     if decision is None:
         return []
     for loser_id in decision.losers:
@@ -959,7 +959,7 @@ def order_record_shipment(
     lines = _lock_lines(order)
     shipped = _clean_quantities(lines, quantities, available=lambda line: line.quantity_open, field="quantities")
     if not order.is_test:
-        inventory.order_consume(
+        inventory.stock_consume(
             order=order, actor=actor, quantities=shipped, reference=reference or order.number, location_id=location_id
         )
     changed = []
@@ -1107,7 +1107,7 @@ def order_cancel_lines(
     )
     released = 0
     if not order.is_test:
-        released = inventory.order_release_excess(
+        released = inventory.reservations_release_excess(
             order=order, actor=actor, lines=[by_id[pk] for pk in canceled], reason=label
         )
     refund_due = sum((_unit_gross(by_id[pk], qty, order.currency) for pk, qty in canceled.items()), ZERO)
@@ -1232,7 +1232,7 @@ def order_substitute_line(
     stamp(original, actor=actor, reason=label)
     original.save(update_fields=["quantity_canceled"])
     if not order.is_test:
-        inventory.order_release_excess(order=order, actor=actor, lines=[original], reason=label)
+        inventory.reservations_release_excess(order=order, actor=actor, lines=[original], reason=label)
     event_record(
         order=order,
         actor=actor,
@@ -1321,7 +1321,7 @@ def order_cancel(*, order: Order | int, actor, reason_code: str, reason: str = "
         lines, OrderLine, ["quantity_canceled"], default_user=actor, default_change_reason=reason or "Order canceled"
     )
     order.fulfillment_status = derive_fulfillment_status(lines)
-    released_units = inventory.order_release(order=order, actor=actor, reason="Order canceled")
+    released_units = inventory.reservations_release(order=order, actor=actor, reason="Order canceled")
     from fulfillment.services import shipments_cancel_for_order
 
     shipments_cancel_for_order(order=order, actor=actor, reason=f"Order canceled: {reason or reason_code}")
@@ -1655,7 +1655,7 @@ def order_add_exchange_line(
     if not order.is_test:
         # The exchanged product is kept for the customer now (what no location has is promised or
         # reported as a shortage by the sourcing, like any line).
-        inventory.order_allocate(order=order, lines=[new_line], actor=actor)
+        inventory.stock_allocate(order=order, lines=[new_line], actor=actor)
     order.fulfillment_status = derive_fulfillment_status(lines)
     before = order.status
     if order.status in {OrderStatus.SHIPPED, OrderStatus.DELIVERED}:
