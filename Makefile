@@ -22,7 +22,7 @@ TEST_WORKERS ?= 2
 help:
 	@echo "make run     install, migrate, create roles and demo data, serve on http://127.0.0.1:8000/"
 	@echo "make test    run the test suite (needs PostgreSQL and Redis; see README.md)"
-	@echo "make lint    ruff check + ruff format --check"
+	@echo "make lint    ruff check + ruff format --check + import-linter (the chain of apps)"
 	@echo "make bench   order intake benchmark (bench/intake.py; needs PostgreSQL and Redis)"
 	@echo "make bench-cockpit  cockpit pages on 1,000,000 orders (bench/cockpit.py; needs PostgreSQL)"
 	@echo "make clean   remove var/ (the embedded database) and .venv"
@@ -77,9 +77,12 @@ browser:
 	  echo "         Install it as root: apt-get update && apt-get install -y chromium"; \
 	fi
 
+# ruff (style, and PLC0415: no import below a module's top without a commented reason), then
+# import-linter: the one-way chain of apps and models that import no services or faces (pyproject.toml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) bench/intake.py $(ARGS)

@@ -29,6 +29,7 @@ between processes; hooks are only the in-process wiring between apps.
 from __future__ import annotations
 
 import functools
+import textwrap
 from dataclasses import dataclass, field
 
 from django.db import models, transaction
@@ -89,7 +90,6 @@ class Hook:
             else:
                 subscriber.function(**kwargs)
 
-
     def collect(self, **kwargs) -> list:
         """Ask the in-transaction subscribers; return their answers (None answers are left out)."""
         self._check(kwargs)
@@ -125,7 +125,7 @@ def hooks_table() -> str:
     out = []
     for hook in hooks_all():
         out.append(f"{hook.name}({', '.join(hook.args)})  [{hook.owner}]")
-        out.append(f"    {hook.doc}")
+        out.extend(textwrap.wrap(hook.doc, 100, initial_indent="    ", subsequent_indent="    "))
         if not hook.subscribers:
             out.append("    (no subscribers)")
         for position, subscriber in enumerate(hook.subscribers, start=1):

@@ -13,14 +13,13 @@ from orders.choices import (
 from orders.events import event_record
 from orders.hooks import ORDER_CANCELED
 from orders.locks import order_lines_lock, order_lock
-from orders.models import Order, OrderLine
+from orders.models import Order, OrderLine, _can_cancel
 from orders.services._common import _run_transition, _save, derive_fulfillment_status
 from orders.services.holds import _release_all_holds
 
 
 def order_can_cancel(order: Order, actor) -> bool:
-    from orders.models import _can_cancel
-
+    """The cancel transition's own permission rule (canceling paid units needs the paid-cancel one)."""
     return _can_cancel(order, actor)
 
 

@@ -28,7 +28,7 @@ from orders.events import events_record
 from orders.hooks import ORDER_PLACED
 from orders.identity import customer_keys_refresh
 from orders.models import Channel, Customer, Order, OrderLine, OrderNote, Tag
-from orders.pricing import line_amounts, order_totals, split_amount
+from orders.pricing import Amounts, line_amounts, order_totals, split_amount
 from orders.services._common import (
     MAX_LINES,
     MAX_QUANTITY,
@@ -134,16 +134,51 @@ def _resolve_channel(channel) -> Channel:
     return found
 
 
-@transaction.atomic
-def order_create(
+@dataclass(frozen=True)
+class OrderIntake:
+    """An order's input once checked: what `order_create` writes, and nothing it has to check again."""
+
+    currency: str
+    includes_tax: bool
+    email: str
+    first_name: str
+    last_name: str
+    phone: str
+    locale: str
+    clean_lines: list[_LineInput]
+    products: dict[str, Product]
+    billing: dict
+    shipping_addr: dict
+    shipping_method: str
+    pickup_location: Location | None
+    shipping_price: Decimal
+    shipping_rate: Decimal
+    shipping_amounts: Amounts
+    amounts: list[Amounts]
+    totals: Amounts
+    payment: dict
+    payment_state: str
+    payment_method: str
+    payment_reference: str
+    payment_amount: Decimal
+    note: str
+    purchase_order_number: str
+    tags: list[str] | tuple
+    risk_score: int | None
+    risk_facts: list[dict]
+    placed_at: datetime.datetime | None
+    promised_at: datetime.datetime | None
+    requires_approval: bool
+    is_test: bool
+
+
+def intake_parse(
     *,
-    actor,
-    channel,
+    channel: Channel,
     customer: dict,
     lines: list[dict],
     billing_address: dict,
     shipping_address: dict | None = None,
-    external_id: str | None = None,
     currency: str | None = None,
     prices_include_tax: bool | None = None,
     shipping: dict | None = None,
@@ -157,27 +192,14 @@ def order_create(
     requires_approval: bool = False,
     purchase_order_number: str = "",
     locale: str | None = None,
-    submit: bool = True,
-    reason: str = "",
-) -> tuple[Order, bool]:
-    """Create an order, or import one from a channel. Returns (order, created).
+) -> OrderIntake:
+    """Check an order's input once, every field, and compute its amounts: the one parse of an intake.
 
-    Importing the same (channel, external id) again returns the existing order and changes
-    nothing, also when both deliveries run at the same moment (the unique constraint decides, the
-    loser reads the winner's row). With `submit` the order leaves draft at once and, when the
-    payment covers it, is confirmed: each step is its own event.
+    Any caller (the API after its shape check, a channel webhook, an import, staff) goes through
+    here; the write that follows reads only the returned object. All field errors come at once as
+    one ValidationError with dotted keys (`lines.0.quantity`).
     """
-    require_perm(actor, "orders.import_order", "create orders")
-    channel = _resolve_channel(channel)
     errors: dict[str, list[str]] = {}
-    external_id = _text(errors, "external_id", external_id, max_length=128) or None
-
-    if external_id:
-        existing = Order.objects.filter(channel=channel, external_id=external_id).first()
-        if existing is not None:
-            set_order(existing.number)
-            return existing, False
-
     try:
         currency = validate_currency(currency or channel.default_currency)
     except ValidationError as exc:
@@ -258,15 +280,115 @@ def order_create(
         if errors:
             raise ValidationError("The order is not valid.", code="invalid_order", fields=errors)
 
+    return OrderIntake(
+        currency=currency,
+        includes_tax=includes_tax,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        phone=phone,
+        locale=locale,
+        clean_lines=clean_lines,
+        products=products,
+        billing=billing,
+        shipping_addr=shipping_addr,
+        shipping_method=shipping_method,
+        pickup_location=pickup_location,
+        shipping_price=shipping_price,
+        shipping_rate=shipping_rate,
+        shipping_amounts=shipping_amounts,
+        amounts=amounts,
+        totals=totals,
+        payment=payment,
+        payment_state=payment_state,
+        payment_method=payment_method,
+        payment_reference=payment_reference,
+        payment_amount=payment_amount,
+        note=note,
+        purchase_order_number=purchase_order_number,
+        tags=tags,
+        risk_score=risk_score,
+        risk_facts=risk_facts,
+        placed_at=placed_at,
+        promised_at=promised_at,
+        requires_approval=requires_approval,
+        is_test=is_test,
+    )
+
+
+@transaction.atomic
+def order_create(
+    *,
+    actor,
+    channel,
+    customer: dict,
+    lines: list[dict],
+    billing_address: dict,
+    shipping_address: dict | None = None,
+    external_id: str | None = None,
+    currency: str | None = None,
+    prices_include_tax: bool | None = None,
+    shipping: dict | None = None,
+    payment: dict | None = None,
+    is_test: bool = False,
+    risk: dict | None = None,
+    placed_at: datetime.datetime | None = None,
+    promised_at: datetime.datetime | None = None,
+    tags: list[str] | tuple = (),
+    note: str = "",
+    requires_approval: bool = False,
+    purchase_order_number: str = "",
+    locale: str | None = None,
+    submit: bool = True,
+    reason: str = "",
+) -> tuple[Order, bool]:
+    """Create an order, or import one from a channel. Returns (order, created).
+
+    Importing the same (channel, external id) again returns the existing order and changes
+    nothing, also when both deliveries run at the same moment (the unique constraint decides, the
+    loser reads the winner's row). With `submit` the order leaves draft at once and, when the
+    payment covers it, is confirmed: each step is its own event.
+    """
+    require_perm(actor, "orders.import_order", "create orders")
+    channel = _resolve_channel(channel)
+    errors: dict[str, list[str]] = {}
+    external_id = _text(errors, "external_id", external_id, max_length=128) or None
+
+    if external_id:
+        existing = Order.objects.filter(channel=channel, external_id=external_id).first()
+        if existing is not None:
+            set_order(existing.number)
+            return existing, False
+
+    intake = intake_parse(
+        channel=channel,
+        customer=customer,
+        lines=lines,
+        billing_address=billing_address,
+        shipping_address=shipping_address,
+        currency=currency,
+        prices_include_tax=prices_include_tax,
+        shipping=shipping,
+        payment=payment,
+        is_test=is_test,
+        risk=risk,
+        placed_at=placed_at,
+        promised_at=promised_at,
+        tags=tags,
+        note=note,
+        requires_approval=requires_approval,
+        purchase_order_number=purchase_order_number,
+        locale=locale,
+    )
     customer_row, _created = Customer.objects.get_or_create(
-        email__iexact=email,
+        email__iexact=intake.email,
         defaults={
-            "email": email,
-            "first_name": first_name,
-            "last_name": last_name,
-            "phone": phone,
-            "locale": locale,
-            "is_test": bool(is_test),
+            "email": intake.email,
+            "first_name": intake.first_name,
+            "last_name": intake.last_name,
+            "phone": intake.phone,
+            "locale": intake.locale,
+            "is_test": bool(intake.is_test),
         },
     )
     if customer_row.merged_into_id is not None:
@@ -274,7 +396,7 @@ def order_create(
         # (merges are flattened: merged_into is never itself merged).
         customer_row = customer_row.merged_into
     # The duplicate detector's keys (phone, last shipping address); written only when they change.
-    customer_keys_refresh(customer=customer_row, address=shipping_addr, actor=actor, reason="Order intake")
+    customer_keys_refresh(customer=customer_row, address=intake.shipping_addr, actor=actor, reason="Order intake")
     now = timezone.now()
     year = timezone.localdate(now).year
     number = format_number("ORD", year, next_unique("order", year))
@@ -283,29 +405,29 @@ def order_create(
         channel=channel,
         external_id=external_id,
         customer=customer_row,
-        email=email,
-        locale=locale,
-        currency=currency,
-        prices_include_tax=includes_tax,
-        requires_approval=bool(requires_approval),
-        billing_address=billing,
-        shipping_address=shipping_addr,
-        shipping_method=shipping_method,
-        pickup_location=pickup_location,
-        shipping_price=quantize(shipping_price, currency),
-        shipping_tax_rate=shipping_rate,
-        shipping_net=shipping_amounts.net,
-        shipping_tax=shipping_amounts.tax,
-        discount_total=sum((quantize(line.discount, currency) for line in clean_lines), ZERO),
-        total_net=totals.net,
-        total_tax=totals.tax,
-        total_gross=totals.gross,
-        is_test=bool(is_test) or customer_row.is_test,
-        purchase_order_number=purchase_order_number,
-        placed_at=placed_at or now,
-        promised_at=promised_at,
-        risk_score=risk_score,
-        risk_facts=risk_facts,
+        email=intake.email,
+        locale=intake.locale,
+        currency=intake.currency,
+        prices_include_tax=intake.includes_tax,
+        requires_approval=bool(intake.requires_approval),
+        billing_address=intake.billing,
+        shipping_address=intake.shipping_addr,
+        shipping_method=intake.shipping_method,
+        pickup_location=intake.pickup_location,
+        shipping_price=quantize(intake.shipping_price, intake.currency),
+        shipping_tax_rate=intake.shipping_rate,
+        shipping_net=intake.shipping_amounts.net,
+        shipping_tax=intake.shipping_amounts.tax,
+        discount_total=sum((quantize(line.discount, intake.currency) for line in intake.clean_lines), ZERO),
+        total_net=intake.totals.net,
+        total_tax=intake.totals.tax,
+        total_gross=intake.totals.gross,
+        is_test=bool(intake.is_test) or customer_row.is_test,
+        purchase_order_number=intake.purchase_order_number,
+        placed_at=intake.placed_at or now,
+        promised_at=intake.promised_at,
+        risk_score=intake.risk_score,
+        risk_facts=intake.risk_facts,
     )
     created_event = OrderEventType.IMPORTED if external_id else OrderEventType.CREATED
     stamp(order, actor=actor, reason=reason or created_event.label)
@@ -327,33 +449,38 @@ def order_create(
             line_number=index,
             sku=line.sku,
             name=line.name,
-            product=products.get(line.sku),
+            product=intake.products.get(line.sku),
             attributes=line.attributes,
             quantity=line.quantity,
             unit_price=line.unit_price,
-            discount_amount=quantize(line.discount, currency),
+            discount_amount=quantize(line.discount, intake.currency),
             promotion=line.promotion,
             tax_rate=line.tax_rate,
             total_net=amount.net,
             tax_amount=amount.tax,
             total_gross=amount.gross,
-            promised_at=promised_at,
+            promised_at=intake.promised_at,
         )
-        for index, (line, amount) in enumerate(zip(clean_lines, amounts, strict=True), start=1)
+        for index, (line, amount) in enumerate(zip(intake.clean_lines, intake.amounts, strict=True), start=1)
     ]
     bulk_create_with_history(
         line_rows, OrderLine, default_user=actor, default_change_reason=reason or created_event.label
     )
-    if tags:
-        order.tags.add(*[_tag_get_or_create(name) for name in dict.fromkeys(t.strip().lower() for t in tags)])
-    if note:
-        OrderNote.objects.create(order=order, author=actor, body=note)
+    if intake.tags:
+        order.tags.add(*[_tag_get_or_create(name) for name in dict.fromkeys(t.strip().lower() for t in intake.tags)])
+    if intake.note:
+        OrderNote.objects.create(order=order, author=actor, body=intake.note)
 
     events = [
         (
             created_event,
             reason,
-            {"lines": len(line_rows), "total_gross": str(order.total_gross), "currency": currency, "tags": list(tags)},
+            {
+                "lines": len(line_rows),
+                "total_gross": str(order.total_gross),
+                "currency": intake.currency,
+                "tags": list(intake.tags),
+            },
         )
     ]
     changed = False
@@ -361,24 +488,24 @@ def order_create(
         _run_transition(order, "submit", actor=actor, check_permission=False)
         events.append((OrderEventType.SUBMITTED, "", {"status": order.status}))
         changed = True
-    if payment_amount > 0 or (payment_state != "unpaid" and totals.gross == 0):
-        if payment_state == "paid":
-            order.amount_paid = payment_amount
+    if intake.payment_amount > 0 or (intake.payment_state != "unpaid" and intake.totals.gross == 0):
+        if intake.payment_state == "paid":
+            order.amount_paid = intake.payment_amount
             order.paid_at = now
         else:
-            order.amount_authorized = payment_amount
-        order.payment_method = payment_method
-        order.payment_reference = payment_reference
+            order.amount_authorized = intake.payment_amount
+        order.payment_method = intake.payment_method
+        order.payment_reference = intake.payment_reference
         order.payment_status = derive_payment_status(order)
         events.append(
             (
                 OrderEventType.PAYMENT_RECORDED,
                 "",
                 {
-                    "amount": str(payment_amount),
-                    "captured": payment_state == "paid",
-                    "method": payment_method,
-                    "reference": payment_reference,
+                    "amount": str(intake.payment_amount),
+                    "captured": intake.payment_state == "paid",
+                    "method": intake.payment_method,
+                    "reference": intake.payment_reference,
                 },
             )
         )
@@ -391,13 +518,15 @@ def order_create(
         # Nothing is lost: the order is kept and waits in the exception queue for a catalog fix.
         note_text = f"Unknown SKU on line(s) {', '.join(map(str, unknown))}."
         events.append(_hold_place(order, reason=HoldReason.UNKNOWN_PRODUCT, note=note_text, actor=actor)[1])
-    if risk_score is not None and risk_score >= settings.OMS_FRAUD_REVIEW_SCORE:
+    if intake.risk_score is not None and intake.risk_score >= settings.OMS_FRAUD_REVIEW_SCORE:
         # Kept from preparation until someone looks: the hold opens the fraud case with the facts.
-        facts_text = "; ".join(fact["fact"] for fact in risk_facts) or "no facts given"
-        note_text = f"Risk score {risk_score} from the channel: {facts_text}"[:MAX_TEXT]
+        facts_text = "; ".join(fact["fact"] for fact in intake.risk_facts) or "no facts given"
+        note_text = f"Risk score {intake.risk_score} from the channel: {facts_text}"[:MAX_TEXT]
         events.append(_hold_place(order, reason=HoldReason.FRAUD_REVIEW, note=note_text, actor=actor)[1])
     if order.status == OrderStatus.CONFIRMED:
-        events += _allocate_stock(order, actor=actor, lines=line_rows, products={p.pk: p for p in products.values()})
+        events += _allocate_stock(
+            order, actor=actor, lines=line_rows, products={p.pk: p for p in intake.products.values()}
+        )
     if changed:
         _save(
             order,
@@ -417,7 +546,7 @@ def order_create(
     events_record(order=order, actor=actor, events=events)
     # Billing debits store credit or a voucher (or refuses the order with a field error) and keeps
     # the payment as a row of its own, in this transaction.
-    ORDER_PLACED.emit(order=order, payment={**payment, "amount": payment_amount}, actor=actor)
+    ORDER_PLACED.emit(order=order, payment={**intake.payment, "amount": intake.payment_amount}, actor=actor)
     _announce_confirmed(order, actor=actor)
     return order, True
 

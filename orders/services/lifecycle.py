@@ -2,6 +2,7 @@
 
 import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -144,8 +145,6 @@ def order_complete(*, order: Order | int, actor, reason: str = "") -> Order:
 
 def orders_complete_due(*, actor, limit: int = 500) -> int:
     """Close delivered orders whose return window has elapsed (the periodic task calls this)."""
-    from django.conf import settings
-
     cutoff = timezone.now() - datetime.timedelta(days=settings.OMS_RETURN_WINDOW_DAYS)
     ids = list(
         Order.objects.filter(status=OrderStatus.DELIVERED, delivered_at__lte=cutoff)
