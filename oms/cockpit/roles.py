@@ -7,6 +7,9 @@ releases, stock adjustments) have their own permission and only the roles that o
 
 from fnmatch import fnmatch
 
+from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
+
 SUPPORT_L1 = "Support L1"
 SUPPORT_L2 = "Support L2"
 WAREHOUSE = "Warehouse"
@@ -228,9 +231,6 @@ def sync_roles(group_model, permission_model) -> dict[str, int]:
 
 def migrate_roles(apps, schema_editor):
     """RunPython body of the roles migrations: permissions for every app, then the groups."""
-    from django.apps import apps as global_apps
-    from django.contrib.auth.management import create_permissions
-
     # Permissions are normally created after the whole migrate run (post_migrate): create them now,
     # for every app, so that the groups get them on a fresh database too.
     for app_config in global_apps.get_app_configs():
