@@ -177,3 +177,23 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.recipient}"
+
+
+class NotificationStop(models.Model):
+    """No more customer messages about one order (it was canceled), but the kinds it keeps.
+
+    Recorded in the transaction of the change by the app that owns the order (which skips what is
+    pending at the same moment) and read when a message is sent, so that a message queued later is
+    skipped too: the sender never reads the order itself. Staff alerts are never stopped."""
+
+    order_number = models.CharField(_("order"), max_length=32, unique=True)
+    reason = models.CharField(_("reason"), max_length=255)
+    keep_kinds = models.JSONField(_("kinds still sent"), default=list, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("notification stop")
+        verbose_name_plural = _("notification stops")
+
+    def __str__(self) -> str:
+        return f"{self.order_number}: {self.reason}"

@@ -15,6 +15,7 @@ import enum
 import functools
 import logging
 import random
+import re
 from collections.abc import Callable
 
 from django.conf import settings
@@ -25,8 +26,10 @@ from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 
 from integrations import tasks
+from integrations.adapters.sms import sms_send
 from integrations.adapters.webhooks import webhook_deliver
-from integrations.models import Notification, OutboxMessage, WebhookEndpoint
+from integrations.links import tracking_url_for_number
+from integrations.models import Notification, NotificationStop, OutboxMessage, WebhookEndpoint
 from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from oms.core.logging import bind_order
 
@@ -250,28 +253,31 @@ def notification_queue(
     the window is one message about the dispatch. Sent by `notifications_send_due` once
     `send_after` has passed.
 
-    An email of a kind in SMS_KINDS about an order also queues a text message to the customer's phone
-    (`phone`, else the order's customer or shipping address), grouped the same way in its own group.
+    An email of a kind in SMS_KINDS about an order also queues a text message to `phone` (the
+    customer's number in international form, "+33612345678", which the queuer reads from the order;
+    none: no text message), grouped the same way in its own group.
+
+    The data carries everything the message prints, so that sending it never reads the order: a
+    parcel's `carrier_name` and `tracking_url` come with it (the tracking page's link is built from
+    the order number).
     """
 
     if not connection.in_atomic_block:
         raise RuntimeError("notification_queue must be called inside the transaction of the change it reports.")
     if channel not in NOTIFICATION_CHANNELS:
         raise ValueError(f"Unknown notification channel {channel!r}.")
-    if channel == "email" and kind in SMS_KINDS and order_number:
-        to = phone if phone is not None else _order_phone(order_number)
-        if to:
-            notification_queue(
-                kind=kind,
-                recipient=to,
-                group_key=f"sms:{group_key}"[:120],
-                data=data,
-                locale=locale,
-                order_number=order_number,
-                is_test=is_test,
-                merge=merge,
-                channel="sms",
-            )
+    if channel == "email" and kind in SMS_KINDS and order_number and phone:
+        notification_queue(
+            kind=kind,
+            recipient=phone,
+            group_key=f"sms:{group_key}"[:120],
+            data=data,
+            locale=locale,
+            order_number=order_number,
+            is_test=is_test,
+            merge=merge,
+            channel="sms",
+        )
     pending = Notification.objects.select_for_update().filter(group_key=group_key, status="pending").first()
     if pending is None and order_number and kind not in ABSORBED_KINDS | STAFF_KINDS:
         # A confirmation still waiting is told by the next message about the order: one message.
@@ -314,26 +320,6 @@ def notification_queue(
     return pending
 
 
-def _order_phone(order_number: str) -> str:
-    """The number to text about an order: the customer's phone, else the shipping address's, in
-    international form ("+33612345678"); "" when there is none."""
-    from orders.identity import phone_key  # orders builds on integrations: imported when used
-    from orders.models import Order
-
-    row = (
-        Order.objects.filter(number=order_number)
-        .values("customer__phone", "shipping_address", "billing_address")
-        .first()
-    )
-    if row is None:
-        return ""
-    address = row["shipping_address"] if isinstance(row["shipping_address"], dict) else {}
-    billing = row["billing_address"] if isinstance(row["billing_address"], dict) else {}
-    country = str(address.get("country") or billing.get("country") or "")
-    key = phone_key(row["customer__phone"] or str(address.get("phone") or ""), country=country)
-    return f"+{key}" if key else ""
-
-
 def notifications_skip_for_order(*, order_number: str, reason: str, keep_kinds=frozenset()) -> int:
     """Mark the order's pending customer messages skipped (with why), except the kinds in
     `keep_kinds` and the staff alerts. In the caller's transaction. Returns how many."""
@@ -353,6 +339,17 @@ def notifications_skip_for_order(*, order_number: str, reason: str, keep_kinds=f
             extra={"order": order_number, "count": len(pending), "reason": reason},
         )
     return len(pending)
+
+
+def notifications_stop_for_order(*, order_number: str, reason: str, keep_kinds=frozenset()) -> NotificationStop:
+    """From now on, customer messages about the order are skipped when sent (with `reason`), but
+    the kinds in `keep_kinds` and the staff alerts. In the caller's transaction (the cancellation's):
+    a message queued later is stopped too, and the sender never reads the order. Idempotent."""
+    stop, _ = NotificationStop.objects.get_or_create(
+        order_number=order_number,
+        defaults={"reason": reason[:255], "keep_kinds": sorted(keep_kinds)},
+    )
+    return stop
 
 
 # --- customer notifications: sending ----------------------------------------------------------
@@ -421,11 +418,10 @@ def notification_render(notification) -> tuple[str, str, str]:
     """(subject, plain text body, HTML body), in the notification's language.
 
     An email links the customer's tracking page (absolute, from settings.OMS_PUBLIC_URL). A text
-    message is ("", its text, ""): <kind>.sms.txt, on as few lines as it takes."""
-    import re
+    message is ("", its text, ""): <kind>.sms.txt, on as few lines as it takes.
 
-    from fulfillment.links import carrier_name, tracking_url_for_number  # the page lives in fulfillment
-
+    A parcel prints the `carrier_name` it was queued with (a message queued without one prints the
+    carrier's code)."""
     if notification.kind not in NOTIFICATION_KINDS:
         raise LookupError(f"No templates for notification kind {notification.kind!r}.")
     channel = getattr(notification, "channel", "email") or "email"
@@ -434,7 +430,11 @@ def notification_render(notification) -> tuple[str, str, str]:
     data = notification.data or {}
     order_number = notification.order_number or str(data.get("order") or "")
     parcels = [
-        {**parcel, "carrier_name": carrier_name(parcel.get("carrier") or ""), "items": parcel.get("items") or []}
+        {
+            **parcel,
+            "carrier_name": parcel.get("carrier_name") or parcel.get("carrier") or "",
+            "items": parcel.get("items") or [],
+        }
         for parcel in data.get("parcels") or []
     ]
     context = {
@@ -484,11 +484,14 @@ def notification_render(notification) -> tuple[str, str, str]:
     return " ".join(subject.split())[:255], text, html
 
 
-def _order_canceled(order_number: str) -> bool:
-    from orders.choices import OrderStatus  # orders builds on integrations: imported when used
-    from orders.models import Order
-
-    return Order.objects.filter(number=order_number, status=OrderStatus.CANCELED).exists()
+def _stop_reason(notification) -> str:
+    """Why a customer message about a stopped order is not sent ("" when it goes)."""
+    if not notification.order_number or notification.kind in STAFF_KINDS:
+        return ""
+    stop = NotificationStop.objects.filter(order_number=notification.order_number).first()
+    if stop is None or notification.kind in stop.keep_kinds:
+        return ""
+    return stop.reason
 
 
 def notification_send(*, notification_id, now=None, force: bool = False) -> NotificationOutcome:
@@ -496,7 +499,8 @@ def notification_send(*, notification_id, now=None, force: bool = False) -> Noti
 
     `force` (the cockpit's "send now") ignores `send_after` and also takes a failed message again.
     A message about a test order is marked skipped and never sent; so is a customer message about
-    a canceled order, other than the cancellation and its refunds.
+    an order whose messages were stopped (canceled: notifications_stop_for_order), other than the
+    kinds the stop keeps (the cancellation and its refunds).
     """
 
     now = now or timezone.now()
@@ -516,8 +520,6 @@ def notification_send(*, notification_id, now=None, force: bool = False) -> Noti
 
 def _notification_attempt(notification, *, now) -> NotificationOutcome:
     # Runs with the row locked, inside notification_send's transaction.
-    from integrations.adapters.sms import sms_send
-
     Status = type(notification).Status
     log_context = {
         "notification_id": notification.pk,
@@ -525,15 +527,7 @@ def _notification_attempt(notification, *, now) -> NotificationOutcome:
         "channel": notification.channel,
         "locale": notification.locale,
     }
-    skip_reason = ""
-    if notification.is_test:
-        skip_reason = "Test order: never sent."
-    elif (
-        notification.order_number
-        and notification.kind not in CANCELED_ORDER_KINDS | STAFF_KINDS
-        and _order_canceled(notification.order_number)
-    ):
-        skip_reason = "Order canceled: only the cancellation and its refunds are sent."
+    skip_reason = "Test order: never sent." if notification.is_test else _stop_reason(notification)
     if skip_reason:
         notification.status = Status.SKIPPED
         notification.last_error = skip_reason

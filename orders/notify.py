@@ -1,9 +1,11 @@
 """What the customer hears about their order, from its events (run by `orders.events.events_record`
 in the transaction of the change; the messages leave after the grouping window, after commit).
 
-The parcel, pickup and delay messages are queued by fulfillment and the seller cancellation by
-billing, where those changes are made; this module adds the confirmation, the cancellation, the
-delivery, the return and the refund messages, and stops what a cancellation makes pointless.
+The parcel, pickup and delay messages are queued by fulfillment (through `order_notify`, which adds
+the phone to text) and the seller cancellation by billing, where those changes are made; this module
+adds the confirmation, the cancellation, the delivery, the return and the refund messages, and stops
+what a cancellation makes pointless. A message carries what it prints (integrations never reads the
+order): the phone number, and each parcel's carrier name and tracking link.
 
 Group keys decide what one burst of changes merges into (integrations.services.notification_queue):
 - a confirmation ("confirmed:<n>") is taken over by the next message about the order in the window,
@@ -22,12 +24,15 @@ from decimal import Decimal
 from integrations.models import Notification
 from integrations.services import (
     CANCELED_ORDER_KINDS,
+    SMS_KINDS,
     notification_queue,
     notifications_skip_for_order,
+    notifications_stop_for_order,
     outbox_publish,
 )
 from oms.core.money import quantize
 from orders.choices import OrderEventType, OrderStatus
+from orders.identity import phone_key
 
 E = OrderEventType
 
@@ -46,10 +51,12 @@ def notifications_on_events(*, order, events, actor) -> None:
         return
     accepted = any((e.payload or {}).get("to") == OrderStatus.CONFIRMED for e in by_type.get(E.REVIEW_ACCEPTED, []))
     if E.CONFIRMED in by_type or E.ACCEPTED_ON_TERMS in by_type or accepted:
-        _queue(order, kind="order_confirmed", group="confirmed", data={"confirmation": _confirmation(order)})
+        order_notify(
+            order=order, kind="order_confirmed", group="confirmed", data={"confirmation": _confirmation(order)}
+        )
     if E.DELIVERED in by_type:
         complete = order.status in (OrderStatus.DELIVERED, OrderStatus.COMPLETED)
-        _queue(order, kind="order_delivered", group="delivered", data={"complete": complete})
+        order_notify(order=order, kind="order_delivered", group="delivered", data={"complete": complete})
     for event_type, kind in ((E.RETURN_APPROVED, "return_approved"), (E.RETURN_RECEIVED, "return_received")):
         for event in by_type.get(event_type, []):
             payload = event.payload or {}
@@ -62,15 +69,24 @@ def notifications_on_events(*, order, events, actor) -> None:
                 data["items"] = payload["items"]
             if kind == "return_received":
                 data["return_received"] = True
-            _queue(order, kind=kind, group="return", data={k: v for k, v in data.items() if v})
+            order_notify(order=order, kind=kind, group="return", data={k: v for k, v in data.items() if v})
     refunds = [_refund(event) for event in by_type.get(E.REFUND_PROCESSED, [])]
     if refunds:
-        _queue(
-            order, kind="refund_processed", group=_refund_group(order), data={"refunds": refunds}, merge=("refunds",)
+        order_notify(
+            order=order,
+            kind="refund_processed",
+            group=_refund_group(order),
+            data={"refunds": refunds},
+            merge=("refunds",),
         )
 
 
-def _queue(order, *, kind: str, group: str, data: dict, merge: tuple[str, ...] = ()) -> None:
+def order_notify(*, order, kind: str, group: str, data: dict, merge: tuple[str, ...] = ()) -> None:
+    """Queue a message to the order's customer, in the caller's transaction (nothing without an
+    email): in the order's language, grouped by `group` (":<number>" added unless it has one), and
+    texted too for the kinds in SMS_KINDS when the order has a phone number."""
+    if not order.email:
+        return
     notification_queue(
         kind=kind,
         recipient=order.email,
@@ -80,7 +96,18 @@ def _queue(order, *, kind: str, group: str, data: dict, merge: tuple[str, ...] =
         order_number=order.number,
         is_test=order.is_test,
         merge=merge,
+        phone=order_sms_phone(order) if kind in SMS_KINDS else None,
     )
+
+
+def order_sms_phone(order) -> str:
+    """The number to text about an order: the customer's phone, else the shipping address's, in
+    international form ("+33612345678"); "" when there is none."""
+    address = order.shipping_address if isinstance(order.shipping_address, dict) else {}
+    billing = order.billing_address if isinstance(order.billing_address, dict) else {}
+    country = str(address.get("country") or billing.get("country") or "")
+    key = phone_key(order.customer.phone or str(address.get("phone") or ""), country=country)
+    return f"+{key}" if key else ""
 
 
 def _confirmation(order) -> dict:
@@ -121,12 +148,18 @@ def _is_seller_cancellation(by_type) -> bool:
 
 
 def _on_canceled(order, by_type) -> None:
-    """Nothing else is worth telling about a canceled order: its pending messages are skipped
-    (the cancellation, the seller's and the refunds excepted), marketing stops its follow-ups
-    (an outbox message, in this transaction), and the customer gets the cancellation."""
+    """Nothing else is worth telling about a canceled order: its pending messages are skipped and
+    those queued later will be (the cancellation, the seller's and the refunds excepted), marketing
+    stops its follow-ups (an outbox message, in this transaction), and the customer gets the
+    cancellation."""
     notifications_skip_for_order(
         order_number=order.number,
         reason="Order canceled before this message was sent.",
+        keep_kinds=CANCELED_ORDER_KINDS,
+    )
+    notifications_stop_for_order(
+        order_number=order.number,
+        reason="Order canceled: only the cancellation and its refunds are sent.",
         keep_kinds=CANCELED_ORDER_KINDS,
     )
     if order.email:
@@ -147,4 +180,4 @@ def _on_canceled(order, by_type) -> None:
         refund_due = Decimal("0")
     if refund_due > 0:
         data["refund_due"] = str(refund_due)
-    _queue(order, kind="order_canceled", group="cancel", data=data)
+    order_notify(order=order, kind="order_canceled", group="cancel", data=data)

@@ -28,6 +28,7 @@ from oms.core.actors import get_system_user
 from orders import services as orders
 from orders.choices import CancelReason, OrderEventType, OrderStatus
 from orders.events import events_record
+from orders.notify import order_sms_phone
 from orders.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -163,6 +164,7 @@ def test_a_test_order_is_never_emailed_nor_texted(settings):
             data={"order": order.number, "parcels": []},
             order_number=order.number,
             is_test=order.is_test,
+            phone=order_sms_phone(order),  # what orders.notify.order_notify passes
         )
     assert sorted(Notification.objects.filter(order_number=order.number).values_list("kind", "channel")) == [
         ("parcels_dispatched", "email"),
@@ -188,6 +190,7 @@ def test_canceling_an_order_skips_its_pending_messages_and_tells_marketing_to_st
             group_key=f"delay:{order.number}",
             data={"order": order.number, "items": [{"name": "Mug", "quantity": 1}]},
             order_number=order.number,
+            phone=order_sms_phone(order),  # what orders.notify.order_notify passes
         )
     assert Notification.objects.filter(order_number=order.number, status="pending").count() == 2
     agent = make_user(SUPPORT_L2)
