@@ -2,28 +2,19 @@
 
 Every event is also published to the outbox as topic `order.<type>` keyed by the order number, in
 the same transaction, so integrations and notifications hear of it at least once and never of a
-change that rolled back.
+change that rolled back. Then `orders.hooks.ORDER_EVENTS_RECORDED` lets the case detectors, the
+automation rules and the customer notifications react, in the same transaction (subscribed in that
+order by OrdersConfig.ready()).
 """
 
 import logging
 
 from integrations.services import outbox_publish_many
 from oms.core.logging import set_order
+from orders.hooks import ORDER_EVENTS_RECORDED
 from orders.models import Order, OrderEvent
 
 logger = logging.getLogger("orders.events")
-
-# What reacts to new order events in the same transaction: the case detectors, the automation
-# rules and the customer notifications, registered by OrdersConfig.ready() (explicit, in order;
-# not signals). Each is called as reaction(order=, events=, actor=).
-_REACTIONS: list = []
-
-
-def react(reaction):
-    """Register a reaction to every batch of new order events (idempotent)."""
-    if reaction not in _REACTIONS:
-        _REACTIONS.append(reaction)
-    return reaction
 
 
 def order_snapshot(order: Order) -> dict:
@@ -64,8 +55,7 @@ def events_record(*, order: Order, actor, events: list[tuple[str, str, dict]]) -
     )
     for row in rows:
         logger.info("order %s", row.type, extra={"event": row.type, "actor": actor_name, "status": order.status})
-    for reaction in _REACTIONS:
-        reaction(order=order, events=rows, actor=actor)
+    ORDER_EVENTS_RECORDED.emit(order=order, events=rows, actor=actor)
     return rows
 
 
