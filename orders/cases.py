@@ -5,7 +5,12 @@ Detectors are of two kinds:
   the change: a hold placed opens its case and its release closes it, a short pick opens one and its
   resolution closes it, a parcel lost, a dispute opened, a fraud flag…;
 - sweeps (`cases_sweep`, a beat task): the internal SLAs, overdue invoices and dead-lettered
-  outbox messages, which are found by time rather than by an event.
+  outbox messages, which are found by time rather than by an event. The apps above orders answer
+  for what they own through orders.hooks: billing opens its refund SLA breaches (SLA_SWEEP) and its
+  overdue invoices (CASES_SWEEP) in billing.cases.
+
+Whether a case's source is still open is answered here for orders' own sources (holds, fraud
+reviews) and by the owning app for the others (CASE_SOURCE_OPEN: fulfillment's short picks).
 
 Detecting the same problem again finds the open case (the partial unique constraint on
 `source_key`): a replayed event, or two workers detecting at once, never open a second case.
@@ -18,10 +23,11 @@ import logging
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from integrations.models import OutboxMessage
 from oms.core.actors import get_system_user
 from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from oms.core.fsm import run_transition
@@ -39,6 +45,7 @@ from orders.choices import (
     OrderStatus,
 )
 from orders.events import events_record
+from orders.hooks import CASE_SOURCE_OPEN, CASES_SWEEP, SLA_SWEEP
 from orders.models import Case, Customer, Order, SlaPolicy
 
 logger = logging.getLogger("orders.cases")
@@ -315,21 +322,21 @@ def case_resolve(*, case, actor, decision: str, resolution: str, evidence: dict 
 
 
 def case_source_open(case: Case) -> str:
+    """Why the case cannot be resolved by hand ("" when it can): its source is still open. Orders
+    answers for holds and fraud reviews; the app that owns any other source answers through
+    CASE_SOURCE_OPEN (fulfillment: short picks)."""
     kind, _, ident = case.source_key.partition(":")
     if kind == "hold" and case.order_id:
         if case.order.holds.filter(pk=ident, released_at__isnull=True).exists():
             return "The hold is still active: release it (the case closes with it)."
-    if kind == "short_pick":
-        from fulfillment.models import ShortPick
-
-        if ShortPick.objects.filter(pk=ident, resolved_at__isnull=True).exists():
-            return "The short pick is still open: resolve it (the case closes with it)."
+        return ""
     if kind == "fraud" and case.order_id:
         if case.order.status == OrderStatus.UNDER_REVIEW:
             return "The order is still under review: accept it or cancel it."
         if case.order.holds.filter(reason=HoldReason.FRAUD_REVIEW, released_at__isnull=True).exists():
             return "The fraud-review hold is still active: clear it (the case closes with it)."
-    return ""
+        return ""
+    return next(iter(CASE_SOURCE_OPEN.collect(case=case)), "")
 
 
 def cases_resolve_sources(
@@ -590,7 +597,9 @@ def sla_policies() -> tuple[SlaPolicy, dict[int, SlaPolicy]]:
     return default, {row.channel_id: row for row in rows if row.channel_id is not None}
 
 
-def _breach(order: Order, *, stage: str, key: str, since: datetime.datetime, limit, actor, extra=None) -> bool:
+def sla_breach_open(order: Order, *, stage: str, key: str, since: datetime.datetime, limit, actor, extra=None) -> bool:
+    """Open the SLA-breach case `key` for `order` (late at `stage` since `since`, past `limit`) and put
+    the breach on its timeline. In the caller's transaction; True when the case is new."""
     hours = round(limit.total_seconds() / 3600, 1)
     title = {
         "preparation": f"Not in preparation {hours} h after payment",
@@ -646,7 +655,7 @@ def sla_sweep(*, actor=None, now: datetime.datetime | None = None, limit: int = 
             if since is None or since >= now - getattr(policy, limit_field):
                 continue
             with transaction.atomic():
-                opened += _breach(
+                opened += sla_breach_open(
                     order,
                     stage=stage,
                     key=f"sla:{stage}:{order.pk}",
@@ -654,85 +663,12 @@ def sla_sweep(*, actor=None, now: datetime.datetime | None = None, limit: int = 
                     limit=getattr(policy, limit_field),
                     actor=actor,
                 )
-    opened += _refund_sweep(actor=actor, now=now, default=default, per_channel=per_channel, limit=limit)
+    opened += sum(SLA_SWEEP.collect(actor=actor, now=now, default_sla=default, channel_slas=per_channel, limit=limit))
     return opened
-
-
-def _refund_sweep(*, actor, now, default, per_channel, limit) -> int:
-    from billing.models import Refund, RefundStatus
-
-    shortest = min([default.refund] + [p.refund for p in per_channel.values()])
-    open_statuses = [RefundStatus.REQUESTED, RefundStatus.APPROVED, RefundStatus.FAILED]
-    refunds = (
-        Refund.objects.filter(status__in=open_statuses, requested_at__lt=now - shortest, order__is_test=False)
-        .select_related("order", "order__customer")
-        .order_by("requested_at")[:limit]
-    )
-    opened = 0
-    for refund in refunds:
-        policy = per_channel.get(refund.order.channel_id, default)
-        if refund.requested_at >= now - policy.refund:
-            continue
-        with transaction.atomic():
-            opened += _breach(
-                refund.order,
-                stage="refund",
-                key=f"sla:refund:{refund.number}",
-                since=refund.requested_at,
-                limit=policy.refund,
-                actor=actor,
-                extra={"refund": refund.number, "amount": str(refund.amount)},
-            )
-    return opened
-
-
-def overdue_sweep(*, actor=None, today: datetime.date | None = None) -> tuple[int, int]:
-    """A case per overdue invoice; closed when payments cover it again. Returns (opened, closed)."""
-    from billing.models import Invoice
-    from billing.services.invoices import invoice_list
-
-    actor = actor or get_system_user()
-    overdue = {
-        invoice.number: invoice
-        for invoice in invoice_list(overdue=True, today=today).select_related("order", "order__customer")
-    }
-    opened = closed = 0
-    for number, invoice in overdue.items():
-        with transaction.atomic():
-            _, created = case_open(
-                kind=CaseKind.PAYMENT_OVERDUE,
-                source_key=f"overdue:{number}",
-                title=f"Invoice {number} overdue since {invoice.due_at}",
-                actor=actor,
-                order=invoice.order,
-                facts={"invoice": number, "due_at": str(invoice.due_at), "gross": str(invoice.total_gross)},
-            )
-            opened += created
-    still_open = Case.objects.filter(kind=CaseKind.PAYMENT_OVERDUE, source_key__startswith="overdue:").exclude(
-        status=CaseStatus.RESOLVED
-    )
-    paid = [key for key in still_open.values_list("source_key", flat=True) if key.split(":", 1)[1] not in overdue]
-    if paid:
-        numbers = [key.split(":", 1)[1] for key in paid]
-        with transaction.atomic():
-            closed = len(
-                cases_resolve_sources(
-                    source_keys=paid,
-                    actor=actor,
-                    decision=CaseDecision.RESOLVED_UPSTREAM,
-                    resolution="Paid",
-                    evidence={
-                        "invoices": sorted(Invoice.objects.filter(number__in=numbers).values_list("number", flat=True))
-                    },
-                )
-            )
-    return opened, closed
 
 
 def dead_letter_sweep(*, actor=None, limit: int = 500) -> tuple[int, int]:
     """A case per dead-lettered outbox message; closed once it is delivered (replayed). (opened, closed)"""
-    from integrations.models import OutboxMessage
-
     actor = actor or get_system_user()
     known = Case.objects.filter(kind=CaseKind.INTEGRATION_FAILURE, source_key__startswith="outbox:")
     dead = (
@@ -778,18 +714,15 @@ def dead_letter_sweep(*, actor=None, limit: int = 500) -> tuple[int, int]:
 
 
 def cases_sweep(*, actor=None, now: datetime.datetime | None = None) -> dict[str, int]:
-    """Every time-based detector, for the beat task."""
+    """Every time-based detector, for the beat task: the SLAs, then the other apps' sweeps
+    (CASES_SWEEP: billing's overdue invoices), then the dead letters."""
     actor = actor or get_system_user()
-    sla = sla_sweep(actor=actor, now=now)
-    overdue_opened, overdue_closed = overdue_sweep(actor=actor, today=timezone.localdate(now) if now else None)
+    counts = {"sla_breaches": sla_sweep(actor=actor, now=now)}
+    for answer in CASES_SWEEP.collect(actor=actor, now=now):
+        counts.update(answer)
     dead_opened, dead_closed = dead_letter_sweep(actor=actor)
-    return {
-        "sla_breaches": sla,
-        "overdue_opened": overdue_opened,
-        "overdue_closed": overdue_closed,
-        "dead_letters_opened": dead_opened,
-        "dead_letters_closed": dead_closed,
-    }
+    counts.update(dead_letters_opened=dead_opened, dead_letters_closed=dead_closed)
+    return counts
 
 
 # --- selectors --------------------------------------------------------------------------------------
@@ -797,8 +730,6 @@ def cases_sweep(*, actor=None, now: datetime.datetime | None = None) -> dict[str
 
 def case_queue_counts(*, user) -> list[dict]:
     """Open cases per (kind, level) that `user` works, with how many are overdue: the home page."""
-    from django.db.models import Count
-
     kinds, levels = user_case_scope(user)
     if not kinds:
         return []

@@ -64,10 +64,20 @@ CASE_SOURCE_OPEN = Hook(
     "a sentence when that source is still open (the case closes with it), else None.",
 )
 
+SLA_SWEEP = Hook(
+    "cases.sla_sweep",
+    owner="orders",
+    args=("actor", "now", "default_sla", "channel_slas", "limit"),
+    doc="The SLA sweep (orders.cases.sla_sweep), with the default and per-channel SlaPolicy: each app "
+    "that owns a timed stage (billing: refunds not processed in time) opens its SLA-breach cases "
+    "(orders.cases.sla_breach_open) and answers with the number opened.",
+)
+
 CASES_SWEEP = Hook(
     "cases.sweep",
     owner="orders",
-    args=("actor", "now", "default_sla", "channel_slas", "limit"),
-    doc="The periodic case sweep (every 5 minutes): each app opens and closes the cases it detects by "
-    "time (late refunds, overdue invoices) and answers with the number of cases opened.",
+    args=("actor", "now"),
+    doc="The periodic case sweep (every 5 minutes, orders.cases.cases_sweep; `now` may be None): each "
+    "app opens and closes the other cases it detects by time (billing: overdue invoices) and answers "
+    "with a dict of counts that joins the sweep's result.",
 )

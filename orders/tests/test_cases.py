@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from billing import cases as billing_cases
 from billing.models import BillingPolicy, InvoiceTrigger, PaymentTerms
 from billing.services import invoices
 from billing.services.disputes import dispute_close, dispute_open
@@ -304,14 +305,14 @@ def test_an_overdue_invoice_opens_a_finance_case_that_the_payment_closes(world):
     invoice = order.invoices.get() if order.invoices.exists() else invoices.invoice_issue(order=order, actor=system)
     after = invoice.due_at + datetime.timedelta(days=1)
 
-    assert cases.overdue_sweep(actor=system, today=invoice.due_at) == (0, 0)
-    assert cases.overdue_sweep(actor=system, today=after) == (1, 0)
-    assert cases.overdue_sweep(actor=system, today=after) == (0, 0)
+    assert billing_cases.overdue_sweep(actor=system, today=invoice.due_at) == (0, 0)
+    assert billing_cases.overdue_sweep(actor=system, today=after) == (1, 0)
+    assert billing_cases.overdue_sweep(actor=system, today=after) == (0, 0)
     case = the_case(kind=CaseKind.PAYMENT_OVERDUE)
     assert (case.order, case.source_key) == (order, f"overdue:{invoice.number}")
 
     services.order_mark_paid(order=order, actor=system)
-    assert cases.overdue_sweep(actor=system, today=after) == (0, 1)
+    assert billing_cases.overdue_sweep(actor=system, today=after) == (0, 1)
     case.refresh_from_db()
     assert (case.status, case.resolution) == ("resolved", "Paid")
 
