@@ -8,8 +8,10 @@ records of one person differ by email: what they share is a phone number or a po
 Email is not a duplicate reason here: the unique constraint on the lowercased email (and intake
 stripping and lowercasing it) leaves no two records whose emails differ only by case or blanks.
 
-Lock order for a merge: customers (by id), then their orders (by id), then their cases (by id);
-intake takes a customer's row before inserting its order, in the same order.
+Lock order for a merge: customers (by id), then their orders (by id), then their cases (by id),
+then what the apps above keep per customer (orders.hooks.CUSTOMER_MERGED: billing's store credit,
+vouchers and policy, returns' requests); intake takes a customer's row before inserting its order,
+in the same order.
 """
 
 import re
@@ -26,6 +28,7 @@ from oms.core.history import stamp
 from orders.addresses import normalize_address
 from orders.choices import OrderEventType
 from orders.events import events_record
+from orders.hooks import CUSTOMER_MERGED
 from orders.models import Case, Customer, Order
 
 MERGE_PERMISSION = "orders.merge_customer"
@@ -249,11 +252,7 @@ def customer_merge(*, keep, merge: list, actor, reason: str) -> Customer:
 
     # What other apps keep per customer follows too: store credit (moved by ledger entries),
     # vouchers, the billing policy, the returns.
-    from billing.services.credits import credits_merge_customers
-    from returns.services import returns_merge_customers
-
-    credits_merge_customers(keep=keep, merged=merged, actor=actor, reason=reason)
-    returns_merge_customers(keep=keep, merged=merged, actor=actor, reason=reason)
+    CUSTOMER_MERGED.emit(keep=keep, merged=merged, actor=actor, reason=reason)
 
     tags = {tag.pk: tag for customer in merged for tag in customer.tags.all()}
     if tags:
