@@ -38,7 +38,8 @@ from oms.core.errors import ApplicationError, ValidationError
 from orders import automation, cases
 from orders.admin_base import OrderRowsAdmin
 from orders.choices import CASE_TEAMS, CaseDecision, CaseKind, CaseLevel, CaseStatus, CaseTeam, HoldReason, OrderStatus
-from orders.models import AutomationRule, Case, RuleFiring, SlaPolicy
+from orders.models import AutomationRule, Case, Order, RuleFiring, SlaPolicy
+from orders.selectors import order_search_q
 
 TEAM_TONES = {
     CaseTeam.SUPPORT: "info",
@@ -327,9 +328,6 @@ class CaseAdmin(ReadOnlyAdminMixin, AuditedAdmin):
         return self.ordering
 
     def get_search_results(self, request, queryset, search_term):
-        from orders.models import Order
-        from orders.selectors import order_search_q
-
         term = search_term.strip()
         if not term:
             return queryset, False

@@ -20,9 +20,11 @@ from oms.core.actors import get_system_user
 from oms.core.errors import ApplicationError, ValidationError
 from oms.core.history import stamp
 from oms.core.money import quantize
+from orders.cases import case_open
 from orders.choices import HoldReason, OrderEventType, RuleTrigger
 from orders.events import events_record
 from orders.models import AutomationRule, Order, OrderEvent, RuleFiring
+from orders.services import order_hold, order_tag
 
 logger = logging.getLogger("orders.automation")
 
@@ -226,15 +228,11 @@ def _raise_risk(*, rule, order, actor) -> dict:
 
 
 def _tag(*, rule, order, actor) -> dict:
-    from orders.services import order_tag
-
     added = order_tag(order=order, actor=actor, tag=rule.add_tag, reason=f"Rule {rule.name}")
     return {"tag": rule.add_tag, "added": added}
 
 
 def _hold(*, rule, order, actor) -> dict:
-    from orders.services import order_hold
-
     hold = order_hold(
         order=order, actor=actor, reason=rule.hold_reason, note=f"Rule {rule.name}: {rule.description}".strip(": ")
     )
@@ -242,8 +240,6 @@ def _hold(*, rule, order, actor) -> dict:
 
 
 def _case(*, rule, order, actor) -> dict:
-    from orders.cases import case_open
-
     case, created = case_open(
         kind=rule.case_kind,
         level=rule.case_level,

@@ -7,8 +7,9 @@ from django.utils import timezone
 
 from oms.core.errors import NotFoundError
 from oms.core.numbering import format_number
-from orders.choices import OrderStatus
+from orders.choices import HoldReason, OrderStatus
 from orders.models import Order, OrderEvent, OrderHold, OrderLine
+from orders.services import TERMINAL_OR_SHIPPED
 
 
 def order_list(*, filters: dict | None = None) -> QuerySet[Order]:
@@ -82,9 +83,6 @@ def order_allowed_actions(*, order: Order, user) -> set[str]:
     actions from the permission and the state rules their services apply (the services check
     again). Expects lines and holds prefetched, as `order_get` returns the order.
     """
-    from orders.choices import HoldReason
-    from orders.services import TERMINAL_OR_SHIPPED
-
     allowed = {
         _TRANSITION_ACTIONS[t.name]
         for t in order.get_available_user_status_transitions(user)

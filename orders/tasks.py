@@ -2,7 +2,7 @@ from celery import shared_task
 
 from oms.core.actors import get_system_user
 from oms.core.logging import set_order
-from orders import services
+from orders import cases, services
 
 
 @shared_task(name="orders.tasks.orders_complete_due", acks_late=True)
@@ -23,7 +23,5 @@ def order_reallocate(*, order_id: int) -> None:
 @shared_task(name="orders.tasks.cases_sweep", acks_late=True)
 def cases_sweep() -> dict:
     """The time-based case detectors: SLA breaches, overdue invoices, dead letters. Safe to run twice."""
-    from orders.cases import cases_sweep as sweep
-
     set_order(None)
-    return sweep(actor=get_system_user())
+    return cases.cases_sweep(actor=get_system_user())
