@@ -4,11 +4,12 @@ sourcing decisions, cycle counts and coverage alerts.
 Stock is right by construction: `StockItem.on_hand` and `reserved` are held by check constraints
 and every change to either is an append-only `StockMovement` written in the same transaction, so
 `on_hand == Σ on_hand_delta` and `reserved == Σ reserved_delta` can be checked at any time
-(`manage.py check_stock_ledger`). Lock order, everywhere: stock items by (product, location) —
-after the order and its lines when an order is involved.
+(`manage.py check_stock_ledger`). Stock rows are locked by (product, location), in the project's
+one lock order (`oms.core.locks`): after the order, its lines and its reservations.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -24,8 +25,6 @@ MONEY = {"max_digits": 14, "decimal_places": 4}
 
 def validate_gtin(value: str) -> None:
     """EAN-8, UPC-A (12), EAN-13 or GTIN-14, with a right check digit."""
-    from django.core.exceptions import ValidationError
-
     if not value.isdigit() or len(value) not in (8, 12, 13, 14):
         raise ValidationError(_("A GTIN has 8, 12, 13 or 14 digits."), code="invalid_gtin")
     digits = [int(c) for c in value]

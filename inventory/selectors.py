@@ -9,6 +9,7 @@ from django.utils import timezone
 from inventory import atp
 from inventory.models import (
     ChannelStockRule,
+    ChannelStockSettings,
     CycleCount,
     CycleCountLine,
     Location,
@@ -44,6 +45,24 @@ def stock_ledger_drift() -> list[dict]:
                 }
             )
     return drift
+
+
+# --- orders and channels, reached through inventory's own relations ---------------------------------
+# Orders and sales channels belong to the orders app, above inventory in the chain, which inventory
+# does not import. A screen or an endpoint given an order number or a channel code finds the row
+# through the relation inventory's own tables hold to it.
+
+
+def order_id_get(*, number: str) -> int | None:
+    """The id of the order numbered `number` (as typed, or upper-cased), or None."""
+    orders = StockMovement._meta.get_field("order").related_model._default_manager
+    return orders.filter(number__in={number, number.upper()}).values_list("pk", flat=True).first()
+
+
+def channel_get(*, code: str):
+    """The active sales channel with this code, or None."""
+    channels = ChannelStockSettings._meta.get_field("channel").related_model._default_manager
+    return channels.filter(code=code, is_active=True).first()
 
 
 def sourcing_decision_latest(*, order_id: int) -> SourcingDecision | None:

@@ -1,8 +1,18 @@
 """Every write to stock: receipts, adjustments, returns, reservations for orders, shipments,
 incoming supply, cycle counts, sell windows and coverage alerts.
 
-Lock order: an order and its lines (taken by the orders services that call in here), then stock
-rows by (product, location), then incoming supply by (expected date, id), then reservations.
+Lock order (the project's one, `oms.core.locks`): an order and its lines (taken by the orders
+services that call in here), then that order's reservations by id, then stock rows by (product,
+location), then incoming supply by (expected date, id). Two places depart from it: a receipt
+against incoming supply locks the stock row and the supply before the supply's promises (the
+supply's lock is what keeps that set of promises still), and a last-unit preemption takes the
+losing reservations with SKIP LOCKED (it never waits on them) and then their stock row, after the
+rows the allocation already holds.
+
+Inventory sits below orders: it gets orders and their lines as arguments (their `pk`,
+`channel_id`, `number`, `shipping_address`, lines' `product_id`, `quantity_open` …) and does not
+query orders' tables; what else it must know of them (which orders may still give up their stock)
+comes with the call.
 """
 
 import datetime
@@ -46,17 +56,13 @@ from inventory.sourcing import (
     plan,
 )
 from inventory.stock import apply_change, ledger_write, locked_item, locked_items, reserve_with_rows
-from oms.core.errors import ConflictError, PermissionDeniedError, ValidationError
+from oms.core.errors import ConflictError, ValidationError
 from oms.core.history import stamp
+from oms.core.permissions import require_perm
 
 logger = logging.getLogger("inventory")
 
 OPTIMISTIC_ATTEMPTS = 3
-
-
-def _require_perm(actor, perm: str, action: str) -> None:
-    if actor is None or not actor.has_perm(perm):
-        raise PermissionDeniedError(f"You do not have permission to {action}.", extra={"permission": perm})
 
 
 def _positive(quantity, field: str = "quantity") -> int:
@@ -73,7 +79,7 @@ def stock_receive(
     *, product: Product, location: Location, quantity: int, actor, reference: str = "", supply=None, note: str = ""
 ) -> StockItem:
     """Goods in. Against incoming supply, the units promised to pre-orders become real reservations."""
-    _require_perm(actor, "inventory.receive_stock", "receive stock")
+    require_perm(actor, "inventory.receive_stock", "receive stock")
     _positive(quantity)
     item = locked_item(product_id=product.pk, location_id=location.pk)
     apply_change(
@@ -154,7 +160,7 @@ def stock_adjust(
     *, product: Product, location: Location, delta: int, actor, note: str, reference: str = ""
 ) -> StockItem:
     """A manual correction of on hand (own permission, reason required). Never below what is reserved."""
-    _require_perm(actor, "inventory.adjust_stock", "adjust stock")
+    require_perm(actor, "inventory.adjust_stock", "adjust stock")
     if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
         raise ValidationError("A non-zero whole number is required.", fields={"delta": ["Non-zero integer."]})
     if not (note or "").strip():
@@ -184,7 +190,7 @@ def stock_return(
     reference: str = "",
 ) -> StockItem:
     """Resellable goods back from a customer return."""
-    _require_perm(actor, "inventory.receive_stock", "put returned goods back in stock")
+    require_perm(actor, "inventory.receive_stock", "put returned goods back in stock")
     _positive(quantity)
     item = locked_item(product_id=product.pk, location_id=location.pk)
     apply_change(
@@ -210,7 +216,7 @@ def supply_create(
     actor,
     kind: str = IncomingSupply.Kind.PURCHASE_ORDER,
 ) -> IncomingSupply:
-    _require_perm(actor, "inventory.add_incomingsupply", "record incoming supply")
+    require_perm(actor, "inventory.add_incomingsupply", "record incoming supply")
     _positive(quantity)
     supply = IncomingSupply(
         product=product, location=location, quantity=quantity, expected_at=expected_at, reference=reference, kind=kind
@@ -480,14 +486,18 @@ def _promise_from_supply(*, order, backorders, actor, mode: str, products: dict[
     return promises, shortages
 
 
-def stock_allocate(*, order, lines, actor, now=None, products: dict | None = None) -> SourcingDecision | None:
+def stock_allocate(
+    *, order, lines, actor, now=None, products: dict | None = None, preemptible_orders=None
+) -> SourcingDecision | None:
     """Choose locations for the order's unreserved quantities and reserve them; explain the choice.
 
     Runs inside the orders service's transaction, after it locked the order and its lines. First
     optimistic (a conditional UPDATE per chosen stock row; a lost race re-plans on fresh numbers),
     then, if the stock keeps moving, pessimistic: every candidate row locked in (product, location)
-    order and the plan made on exact numbers. Units no location has are promised against incoming
-    supply, or reported as shortages (`decision.shortages`) for the caller to hold the order.
+    order and the plan made on exact numbers. What no location has is first taken from
+    lower-priority channels' soft reservations of `preemptible_orders` (see `preempt_for`), then
+    promised against incoming supply, or reported as shortages (`decision.shortages`) for the
+    caller to hold the order.
     """
     now = now or timezone.now()
     needs = _needs(order, lines)
@@ -541,7 +551,7 @@ def stock_allocate(*, order, lines, actor, now=None, products: dict | None = Non
 
     backorders, losers = [], set()
     for need, quantity in the_plan.backorders:
-        won = preempt_for(order=order, need=need, quantity=quantity, actor=actor)
+        won = preempt_for(order=order, need=need, quantity=quantity, actor=actor, preemptible_orders=preemptible_orders)
         losers |= {loser.order_id for loser, _ in won}
         short = quantity - sum(units for _, units in won)
         if short > 0:
@@ -723,11 +733,21 @@ def stock_write_off_short_pick(
 
 
 def stock_consume(
-    *, order, actor, quantities: dict[int, int], reference: str = "", location_id: int | None = None
+    *,
+    order,
+    actor,
+    quantities: dict[int, int],
+    reference: str = "",
+    location_id: int | None = None,
+    lines=None,
 ) -> list[tuple[int, int, int]]:
     """Shipped units leave stock: reservations are consumed (on hand and reserved both go down).
 
-    With `location_id` (a shipment's location) only reservations there are consumed.
+    With `location_id` (a shipment's location) only reservations there are consumed. `lines` are the
+    order lines of `quantities` as the caller holds them (`pk`, `product_id`, `line_number`, `sku`):
+    units of a stock-managed line that no reservation covers are refused, naming the line; a line
+    without a product (a service, a gift card) ships without stock. Without `lines`, the lines this
+    app reserved for before are the stock-managed ones (inventory does not read order lines).
     Returns [(line_id, location_id, quantity)].
     """
     reservations = Reservation.objects.select_for_update().filter(
@@ -766,32 +786,46 @@ def stock_consume(
         moved.append((reservation.order_line_id, reservation.location_id, take))
     unreserved = {line_id: qty for line_id, qty in left.items() if qty > 0}
     if unreserved:
-        from orders.models import OrderLine  # the line's product, for a shipment without a reservation
-
-        lines = {line.pk: line for line in OrderLine.objects.filter(pk__in=list(unreserved))}
-        for line_id, qty in unreserved.items():
-            line = lines[line_id]
-            if line.product_id is None:
-                continue  # not stock-managed (a service, a gift card)
-            raise ConflictError(
-                f"Line {line.line_number} ({line.sku}) has no reservation for {qty} unit(s): allocate it first.",
-                code="not_reserved",
-            )
+        _refuse_unreserved(order=order, unreserved=unreserved, lines=lines)
     return moved
+
+
+def _refuse_unreserved(*, order, unreserved: dict[int, int], lines) -> None:
+    """Refuse shipping units of a stock-managed line that no reservation covers (409 `not_reserved`)."""
+    if lines is not None:
+        named = {line.pk: f"Line {line.line_number} ({line.sku})" for line in lines if line.product_id is not None}
+    else:
+        named = {
+            line_id: f"Line id {line_id} ({sku})"
+            for line_id, sku in Reservation.objects.filter(order_id=order.pk, order_line_id__in=list(unreserved))
+            .order_by("order_line_id")
+            .values_list("order_line_id", "product__sku")
+            .distinct()
+        }
+    for line_id, qty in unreserved.items():
+        if line_id in named:
+            raise ConflictError(
+                f"{named[line_id]} has no reservation for {qty} unit(s): allocate it first.", code="not_reserved"
+            )
 
 
 # --- last-unit conflicts between channels ------------------------------------------------------
 
 
-def preempt_for(*, order, need: LineNeed, quantity: int, actor) -> list[tuple[Reservation, int]]:
-    """Take units soft-reserved by lower-priority channels' orders that have not started preparation.
+def preempt_for(
+    *, order, need: LineNeed, quantity: int, actor, preemptible_orders=None
+) -> list[tuple[Reservation, int]]:
+    """Take units soft-reserved by lower-priority channels' orders that may still give them up.
 
-    Rows another transaction is working on are skipped (SKIP LOCKED), so this never waits on, or
-    deadlocks with, the losing order's own services. Returns [(losing reservation, units)]; each
-    conflict is recorded. The losing orders must then be re-sourced by the caller after commit.
+    Which orders may is the caller's rule, not inventory's: `preemptible_orders` are their ids (a
+    list or a subquery, such as the orders confirmed and not yet in preparation), read when the
+    preemption runs; None: no order may. Rows another transaction is working on are skipped (SKIP
+    LOCKED), so this never waits on, or deadlocks with, the losing order's own services. Returns
+    [(losing reservation, units)]; each conflict is recorded. The losing orders must then be
+    re-sourced by the caller after commit.
     """
-    from orders.choices import OrderStatus
-
+    if preemptible_orders is None:
+        return []
     my_priority = _channel_settings(order.channel_id).priority
     lower = ChannelStockSettings.objects.filter(priority__gt=my_priority).values_list("channel_id", flat=True)
     candidates = list(
@@ -802,7 +836,7 @@ def preempt_for(*, order, need: LineNeed, quantity: int, actor) -> list[tuple[Re
             mode=ReservationMode.SOFT,
             stock_item__isnull=False,
             channel_id__in=list(lower),
-            order__status=OrderStatus.CONFIRMED,
+            order_id__in=preemptible_orders,
         )
         .exclude(order_id=order.pk)
         .order_by("-created_at", "-pk")  # the newest promise gives way first
@@ -867,7 +901,7 @@ def preempt_for(*, order, need: LineNeed, quantity: int, actor) -> list[tuple[Re
 
 @transaction.atomic
 def count_open(*, location: Location, products, actor, note: str = "") -> CycleCount:
-    _require_perm(actor, "inventory.add_cyclecount", "open cycle counts")
+    require_perm(actor, "inventory.add_cyclecount", "open cycle counts")
     products = list({p.pk: p for p in products}.values())  # each product once
     if not products:
         raise ValidationError("Choose at least one product to count.", fields={"products": ["Required."]})
@@ -890,7 +924,7 @@ def count_open(*, location: Location, products, actor, note: str = "") -> CycleC
 def count_record(*, count: CycleCount, counted: dict[int, int], actor) -> CycleCount:
     """Enter counted quantities ({product id: units}) and submit the count for approval."""
     count = CycleCount.objects.select_for_update().get(pk=count.pk)
-    _require_perm(actor, "inventory.change_cyclecount", "record counts")
+    require_perm(actor, "inventory.change_cyclecount", "record counts")
     if count.status != CycleCount.Status.OPEN:
         raise ConflictError("This count is not open.", code="count_not_open")
     lines = {line.product_id: line for line in count.lines.select_for_update()}
@@ -919,7 +953,7 @@ def count_record(*, count: CycleCount, counted: dict[int, int], actor) -> CycleC
 def count_apply(*, count: CycleCount, actor, note: str = "") -> CycleCount:
     """Approve a submitted count: each variance becomes a ledger adjustment (own permission)."""
     count = CycleCount.objects.select_for_update().get(pk=count.pk)
-    _require_perm(actor, "inventory.approve_cyclecount", "approve cycle counts")
+    require_perm(actor, "inventory.approve_cyclecount", "approve cycle counts")
     if count.status != CycleCount.Status.COUNTED:
         raise ConflictError("Only a counted, not yet applied count can be approved.", code="count_not_counted")
     lines = list(count.lines.all())
@@ -955,7 +989,7 @@ def count_apply(*, count: CycleCount, actor, note: str = "") -> CycleCount:
 def count_cancel(*, count: CycleCount, actor, note: str) -> CycleCount:
     """Drop an open or counted count (e.g. counted below what is reserved): stock is untouched."""
     count = CycleCount.objects.select_for_update().get(pk=count.pk)
-    _require_perm(actor, "inventory.change_cyclecount", "cancel counts")
+    require_perm(actor, "inventory.change_cyclecount", "cancel counts")
     if count.status not in {CycleCount.Status.OPEN, CycleCount.Status.COUNTED}:
         raise ConflictError("Only an open or counted count can be canceled.", code="count_not_cancelable")
     if not (note or "").strip():
@@ -1044,7 +1078,7 @@ def stock_receipt_apply(*, location: Location, reference: str, lines: list[dict]
     location without blocking inserts that reference the row), then `stock_receive`'s stock rows by
     (product, location), then the supply rows. Nothing else locks location rows.
     """
-    _require_perm(actor, "inventory.receive_stock", "receive stock")
+    require_perm(actor, "inventory.receive_stock", "receive stock")
     reference = (reference or "").strip()
     if not reference or len(reference) > 128:
         # The ledger keeps 128 characters: a longer reference would not be found again on a retry.

@@ -7,6 +7,8 @@ These run inside the caller's transaction (they assert it) and are the only code
   locks only the row it changes and fails instead of overselling;
 - `locked_items` + a checked change: rows locked in the fixed order (product, location) first,
   for changes that need to read before they write (channel shares, ring fences, adjustments).
+  That is the place of stock rows in the project's one lock order (`oms.core.locks`): after the
+  order, its lines and its reservations, before incoming supply and document counters.
 
 The database has the last word: check constraints keep on_hand >= 0, reserved >= 0 and
 reserved <= on_hand whatever the code does.
@@ -17,7 +19,7 @@ from collections.abc import Iterable
 from django.db import connection
 from django.db.models import F
 
-from inventory.models import MovementReason, StockItem, StockMovement
+from inventory.models import MovementReason, Product, Reservation, StockItem, StockMovement
 
 
 def _require_transaction() -> None:
@@ -29,8 +31,6 @@ def stock_item_get_or_create(*, product_id: int, location_id: int) -> StockItem:
     """The stock row, created with the product's safety stock as its own (editable per location)."""
     item = StockItem.objects.filter(product_id=product_id, location_id=location_id).first()
     if item is None:
-        from inventory.models import Product
-
         safety = Product.objects.filter(pk=product_id).values_list("safety_stock", flat=True).first() or 0
         item, _ = StockItem.objects.get_or_create(
             product_id=product_id, location_id=location_id, defaults={"safety_stock": safety}
@@ -176,8 +176,6 @@ def reserve_with_rows(
 
 def _reserve_with_rows_orm(params: dict) -> bool:
     """The same, portably (the embedded SQLite mode takes one writer at a time anyway)."""
-    from inventory.models import Reservation
-
     item = StockItem.objects.get(pk=params["item"])
     if not try_reserve(item_id=item.pk, quantity=params["total"]):
         return False

@@ -10,8 +10,7 @@ is also applied once per (location, reference) without one, since 3PLs retry wit
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics
-from rest_framework.parsers import JSONParser
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -34,57 +33,49 @@ from inventory.models import CycleCount, IncomingSupply, Location, Product
 from oms.core.api import (
     IDEMPOTENCY_KEY_PARAMETER,
     ApiErrorSerializer,
+    DottedFieldsWriteApi,
     IdCursorPagination,
-    dotted_errors,
+    PermissionRequired,
+    api_errors,
+    invalid_field,
     validated_input,
 )
-from oms.core.errors import ApplicationError, NotFoundError, ValidationError
-from oms.core.idempotency import IdempotentAPIMixin
-from orders.models import Channel
+from oms.core.errors import NotFoundError, ValidationError
 
 # --- shared pieces -------------------------------------------------------------------------------
 
-_READ_ERRORS = {
-    400: OpenApiResponse(ApiErrorSerializer, description="Unknown channel or location, bad date or cursor."),
-    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ApiErrorSerializer, description="The user may not view stock."),
-}
-_WRITE_ERRORS = {
-    400: OpenApiResponse(ApiErrorSerializer, description="Invalid request: field errors in `extra.fields`."),
-    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ApiErrorSerializer, description="The user lacks the permission for this action."),
-    409: OpenApiResponse(
-        ApiErrorSerializer,
-        description="The stock's state does not allow this (`adjustment_below_reserved`, …), "
-        "or a request with this Idempotency-Key is still running.",
-    ),
-    415: OpenApiResponse(ApiErrorSerializer, description="The body is not JSON."),
-    422: OpenApiResponse(ApiErrorSerializer, description="The Idempotency-Key was used with another request."),
-}
+_READ_ERRORS = api_errors(
+    invalid="Unknown channel or location, bad date or cursor.",
+    unauthenticated=True,
+    forbidden="The user may not view stock.",
+)
+_WRITE_ERRORS = api_errors(
+    invalid=True,
+    unauthenticated=True,
+    forbidden=True,
+    conflict="The stock's state does not allow this (`adjustment_below_reserved`, …), "
+    "or a request with this Idempotency-Key is still running.",
+    not_json=True,
+    key_reused=True,
+)
 
 
-class CanViewStock(BasePermission):
+class CanViewStock(PermissionRequired):
+    perm = "inventory.view_stockitem"
     message = "You do not have permission to view stock."
-
-    def has_permission(self, request, view):
-        return request.user.has_perm("inventory.view_stockitem")
-
-
-def _invalid(field: str, message: str) -> ValidationError:
-    return ValidationError("The request is not valid.", code="invalid", fields={field: [message]})
 
 
 def _location(code: str, field: str = "location") -> Location:
     location = Location.objects.filter(code=code).first()
     if location is None:
-        raise _invalid(field, f"Unknown location {code}.")
+        raise invalid_field(field, f"Unknown location {code}.")
     return location
 
 
-def _channel(code: str) -> Channel:
-    channel = Channel.objects.filter(code=code, is_active=True).first()
+def _channel(code: str):
+    channel = selectors.channel_get(code=code)
     if channel is None:
-        raise _invalid("channel", f"Unknown or inactive channel {code}.")
+        raise invalid_field("channel", f"Unknown or inactive channel {code}.")
     return channel
 
 
@@ -136,18 +127,6 @@ class StockFeedPagination(IdCursorPagination):
     ordering = "id"
     page_size = 100
     max_page_size = 500
-
-
-class StockWriteApi(IdempotentAPIMixin, APIView):
-    # Base of the write views: POST with a JSON body, idempotent on request. (A comment, not a
-    # docstring: the schema would show it as every operation's description.)
-
-    parser_classes = [JSONParser]
-
-    def handle_exception(self, exc):
-        if isinstance(exc, ApplicationError) and isinstance(exc.extra.get("fields"), dict):
-            exc.extra["fields"] = dotted_errors(exc.extra["fields"])
-        return super().handle_exception(exc)
 
 
 # --- reads ---------------------------------------------------------------------------------------
@@ -226,7 +205,7 @@ class StockFeedApi(generics.ListAPIView):
 # --- writes from a 3PL / WMS ---------------------------------------------------------------------
 
 
-class StockReceiveApi(StockWriteApi):
+class StockReceiveApi(DottedFieldsWriteApi):
     @extend_schema(
         tags=["inventory"],
         summary="Receive goods (a receipt or ASN)",
@@ -267,7 +246,7 @@ class StockReceiveApi(StockWriteApi):
         return Response(StockReceiptSerializer(body).data, status=201 if applied else 200)
 
 
-class StockAdjustApi(StockWriteApi):
+class StockAdjustApi(DottedFieldsWriteApi):
     @extend_schema(
         tags=["inventory"],
         summary="Adjust stock on hand",
@@ -281,7 +260,7 @@ class StockAdjustApi(StockWriteApi):
         location = _location(data["location"])
         product = Product.objects.filter(sku=data["sku"]).first()
         if product is None:
-            raise _invalid("sku", f"Unknown SKU {data['sku']}.")
+            raise invalid_field("sku", f"Unknown SKU {data['sku']}.")
         item = services.stock_adjust(
             product=product,
             location=location,
@@ -308,7 +287,7 @@ def _count_response(count_id: int, *, status: int = 200) -> Response:
     return Response(CycleCountSerializer(selectors.cycle_count_get(count_id=count_id)).data, status=status)
 
 
-class CycleCountSubmitApi(StockWriteApi):
+class CycleCountSubmitApi(DottedFieldsWriteApi):
     @extend_schema(
         tags=["inventory"],
         summary="Submit a count done at a location",
@@ -334,7 +313,7 @@ class CycleCountSubmitApi(StockWriteApi):
         return _count_response(count.pk, status=201)
 
 
-class CycleCountApplyApi(StockWriteApi):
+class CycleCountApplyApi(DottedFieldsWriteApi):
     @extend_schema(
         tags=["inventory"],
         summary="Approve and apply a counted cycle count",

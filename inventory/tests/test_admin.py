@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
-from inventory.admin import _sku_products
+from inventory.admin import sku_products
 from inventory.models import (
     AllocationConflict,
     ChannelStockRule,
@@ -218,7 +218,7 @@ def test_sku_and_barcode_prefix_search_is_served_by_their_indexes(product):
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # a plan that can use an index must
 
-    plan = _sku_products("mug-st").order_by().explain()
+    plan = sku_products("mug-st").order_by().explain()
 
     assert "Seq Scan" not in plan
     assert plan.count("Bitmap Index Scan on inventory_product_sku_") == 2  # the varchar_pattern_ops indexes
