@@ -28,9 +28,9 @@ from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from fulfillment.admin import order_shipments_panel
 from inventory.admin import order_sourcing_panel
 from oms.core.admin import (
+    ORDER_PAGE_ACTIONS,
     AuditedAdmin,
     EstimatedCountPaginator,
     QueueStateFilter,
@@ -38,6 +38,8 @@ from oms.core.admin import (
     apply_service_error,
     badge,
     money,
+    order_page_panels,
+    order_panel,
     short_datetime,
 )
 from oms.core.errors import ApplicationError, ConflictError
@@ -243,7 +245,7 @@ class PaymentForm(ActionForm):
         self.fields["method"].initial = self.order.payment_method
 
 
-class _LineQuantitiesForm(ActionForm):
+class LineQuantitiesForm(ActionForm):
     """One quantity field per line that still has something to record."""
 
     quantity_label = _("open")
@@ -284,14 +286,14 @@ class _LineQuantitiesForm(ActionForm):
         return super().field_for_error(key)
 
 
-class ShipmentForm(_LineQuantitiesForm):
+class ShipmentForm(LineQuantitiesForm):
     quantity_label = _("still to ship")
 
     def available(self, line):
         return line.quantity_open
 
 
-class DeliveryForm(_LineQuantitiesForm):
+class DeliveryForm(LineQuantitiesForm):
     quantity_label = _("shipped, not yet delivered")
 
     def available(self, line):
@@ -646,57 +648,6 @@ SELECTOR_ACTIONS = {
 }
 
 
-# --- seller cancellation (billing: cancel paid items out of stock and refund them) ----------------
-
-
-class SellerCancelForm(_LineQuantitiesForm):
-    quantity_label = _("open")
-
-    def available(self, line):
-        return line.quantity_open
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for name in self.line_fields:
-            self.fields[name].initial = 0  # nothing canceled unless asked
-        del self.fields["reference"]
-        reason = self.fields.pop("reason")
-        self.fields["compensation"] = forms.DecimalField(
-            label=_("Compensation voucher"),
-            required=False,
-            min_value=Decimal("0"),
-            decimal_places=4,
-            max_digits=14,
-            help_text=_("Optional. A voucher on top of the refund, in the order's currency."),
-        )
-        self.fields["reason"] = reason
-
-
-def _seller_cancel(order, user, form):
-    from billing.services.refunds import seller_cancel_lines
-
-    return seller_cancel_lines(
-        order=order,
-        actor=user,
-        quantities=form.quantities(),
-        compensation=form.cleaned_data.get("compensation"),
-        reason=_reason(form),
-    )
-
-
-def seller_cancel_allowed(order: Order, user) -> bool:
-    """Paid, still something open to cancel, and the user may both cancel paid items and request refunds."""
-    return (
-        user.has_perm("billing.request_refund")
-        and user.has_perm("orders.cancel_order")
-        and user.has_perm("orders.cancel_paid_order")
-        and order.amount_paid > 0
-        and order.status
-        not in {OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED, OrderStatus.CANCELED}
-        and any(line.quantity_open > 0 for line in order.lines.all())
-    )
-
-
 ACTIONS["clear_fraud"] = OrderAction(
     "clear_fraud",
     _("Clear fraud review"),
@@ -717,32 +668,26 @@ ACTIONS["open_escalation"] = OrderAction(
     _("Escalation case opened on order %(number)s."),
     intro=_("For a VIP customer or a medical or social emergency: a case in the support queue, due soon."),
 )
-ACTIONS["seller_cancel"] = OrderAction(
-    "seller_cancel",
-    _("Seller cancellation (stock-out)"),
-    SellerCancelForm,
-    _seller_cancel,
-    _("Items of order %(number)s canceled; the refund awaits approval."),
-    tone="danger",
-    intro=_(
-        "The units are canceled and their stock released, their price is requested back to the original "
-        "payment (the refund awaits approval) and the customer is told. This cannot be undone."
-    ),
-)
 
 
 def order_available_actions(order: Order, user) -> list[OrderAction]:
-    """The cockpit actions `user` may perform on `order` now, in display order."""
+    """The cockpit actions `user` may perform on `order` now, in display order: the order's own, then
+    those other apps contribute (oms.core.admin.order_action, e.g. billing's seller cancellation)."""
     names = {name for key in order_allowed_actions(order=order, user=user) for name in SELECTOR_ACTIONS[key]}
-    if seller_cancel_allowed(order, user):
-        names.add("seller_cancel")
     if may_clear_fraud(order, user):
         names.add("clear_fraud")
     if may_open_escalation(user):
         names.add("open_escalation")
     if not order.tags.all():
         names.discard("untag")  # nothing to remove: no button
-    return [action for name, action in ACTIONS.items() if name in names]
+    own = [action for name, action in ACTIONS.items() if name in names]
+    return own + [action for action in ORDER_PAGE_ACTIONS.values() if action.allowed(order, user)]
+
+
+# The order page's panels (oms.core.admin.order_panel): the apps above orders register theirs from
+# their own admin modules (fulfillment's Shipments, position 10).
+order_panel("sourcing", template="admin/inventory/sourcing_panel.html", position=20)(order_sourcing_panel)
+order_panel("cases_panel", template="admin/orders/case/order_panel.html", position=30)(order_cases_panel)
 
 
 # --- filters -------------------------------------------------------------------------------------
@@ -955,6 +900,7 @@ class OrderAdmin(ReadOnlyAdminMixin, AuditedAdmin):
         events_total = order.events.count() if len(events) >= TIMELINE_EVENTS else len(events)
         # Translated once per page, not once per event (get_type_display rebuilds the choices).
         event_labels = {value: str(label) for value, label in OrderEventType.choices}
+        panels = order_page_panels(order=order, user=request.user)
         context = {
             **self._base_context(request, order, title=_("Order %(number)s") % {"number": order.number}),
             "lines": [
@@ -1002,15 +948,15 @@ class OrderAdmin(ReadOnlyAdminMixin, AuditedAdmin):
                 for action in order_available_actions(order, request.user)
             ],
             "history_url": reverse("admin:orders_order_history", args=[order.pk], current_app=self.admin_site.name),
-            "sourcing": order_sourcing_panel(order=order, user=request.user),
-            "shipments_panel": order_shipments_panel(order=order, user=request.user),
-            "cases_panel": order_cases_panel(order=order, user=request.user),
+            # Each panel's data under its key, and the panels' templates in page order.
+            **{panel.key: data for panel, data in panels},
+            "panel_templates": [panel.template for panel, _data in panels],
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/orders/order/detail.html", context)
 
     def action_view(self, request, object_id, action):
-        spec = ACTIONS.get(action)
+        spec = ACTIONS.get(action) or ORDER_PAGE_ACTIONS.get(action)
         if spec is None:
             raise Http404(f"Unknown action {action!r}.")
         order = self._page_order(request, object_id)

@@ -12,6 +12,8 @@ runs on every list page (Django ticket #8408). `EstimatedCountPaginator` never i
 
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from babel.numbers import format_currency
 from django.contrib import admin
@@ -233,3 +235,70 @@ def form_page(request, model_admin, *, template, form, title, submit, back_url, 
         **(extra or {}),
     }
     return TemplateResponse(request, template, context)
+
+
+# --- the order page: what other apps contribute ----------------------------------------------------
+# orders draws the order page but may not import the apps above it (fulfillment, billing …): each app
+# registers its panels and buttons here when its admin module loads, and the page shows whatever is
+# registered, like the hooks (oms.core.hooks).
+
+
+@dataclass(frozen=True)
+class OrderPanel:
+    """A panel of the order page. `build(*, order, user)` returns the template's data, or None to
+    leave the panel out for this user; the template reads the data under `key`."""
+
+    key: str
+    template: str
+    build: Callable
+    position: int
+
+
+ORDER_PAGE_PANELS: dict[str, OrderPanel] = {}
+
+
+def order_panel(key: str, *, template: str, position: int):
+    """Register `build(*, order, user)` as the order page's panel `key` (a decorator). Panels show in
+    `position` order; registering a key again replaces it (an admin module may be imported twice)."""
+
+    def register(build):
+        ORDER_PAGE_PANELS[key] = OrderPanel(key=key, template=template, build=build, position=position)
+        return build
+
+    return register
+
+
+def order_page_panels(*, order, user) -> list[tuple[OrderPanel, dict]]:
+    """The panels `user` sees on `order`'s page, in position order, each with its data."""
+    shown = []
+    for panel in sorted(ORDER_PAGE_PANELS.values(), key=lambda panel: (panel.position, panel.key)):
+        data = panel.build(order=order, user=user)
+        if data:
+            shown.append((panel, data))
+    return shown
+
+
+@dataclass(frozen=True)
+class OrderPageAction:
+    """A button of the order page contributed by an app above orders. It is offered when
+    `allowed(order, user)`; its form (`form_class(data, order=, user=)`) collects the input and the
+    POST calls `run(order, user, form)`, one service, which decides again. `done` is the success
+    message (with `%(number)s`)."""
+
+    name: str
+    label: str
+    form_class: type
+    run: Callable
+    done: str
+    allowed: Callable
+    tone: str = "default"
+    intro: str = ""
+
+
+ORDER_PAGE_ACTIONS: dict[str, OrderPageAction] = {}
+
+
+def order_action(action: OrderPageAction) -> OrderPageAction:
+    """Register a contributed order-page button; they follow the order's own, in registration order."""
+    ORDER_PAGE_ACTIONS[action.name] = action
+    return action
