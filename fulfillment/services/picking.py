@@ -344,7 +344,7 @@ def short_pick_case_source_open(*, case) -> str | None:
     """Asked before a case is resolved by hand (hook `case.source_open`): a short pick's case closes
     with the short pick, so it cannot be resolved while the short pick is open."""
     kind, _, ident = case.source_key.partition(":")
-    if kind != "short_pick":
+    if kind != "short_pick" or not ident.isdigit():
         return None
     if ShortPick.objects.filter(pk=ident, resolved_at__isnull=True).exists():
         return "The short pick is still open: resolve it (the case closes with it)."
