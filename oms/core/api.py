@@ -1,7 +1,11 @@
-"""One exception handler for the whole API: every error is `{code, message, extra}`."""
+"""What every app's API shares: the one exception handler (every error is `{code, message, extra}`),
+the fields and base views, the error responses of the schema and the permission classes used by
+more than one app. An app's API imports these from here, never from another app's API.
+"""
 
 import logging
 from collections.abc import Mapping
+from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -9,16 +13,21 @@ from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from oms.core.errors import ApplicationError, ValidationError
 from oms.core.idempotency import HEADER as IDEMPOTENCY_HEADER
+from oms.core.idempotency import IdempotentAPIMixin
+from oms.core.money import quantize
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +152,42 @@ class ApiErrorSerializer(serializers.Serializer):
     extra = serializers.DictField()
 
 
+# The statuses `api_errors` documents, by name, and the usual description of those that have one.
+_ERROR_STATUSES = {
+    "invalid": 400,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "not_json": 415,
+    "key_reused": 422,
+}
+_USUAL_ERRORS = {
+    400: "Invalid request: field errors in `extra.fields`.",
+    401: "Not authenticated.",
+    403: "The user lacks the permission for this action.",
+    415: "The body is not JSON.",
+    422: "The Idempotency-Key was used with another request.",
+}
+
+
+def api_errors(**descriptions: str | bool) -> dict[int, OpenApiResponse]:
+    """An operation's error responses for `extend_schema`, each the one error body, in the order given.
+
+    Names: invalid (400), unauthenticated (401), forbidden (403), not_found (404), conflict (409),
+    not_json (415), key_reused (422); `True` takes the usual description, a string says more.
+    """
+    responses = {}
+    for name, description in descriptions.items():
+        status_code = _ERROR_STATUSES[name]
+        text = _USUAL_ERRORS[status_code] if description is True else description
+        responses[status_code] = OpenApiResponse(ApiErrorSerializer, description=text)
+    return responses
+
+
+PDF_RESPONSE = OpenApiResponse(OpenApiTypes.BINARY, description="The PDF.")
+
+
 # idempotency -------------------------------------------------------------------------------
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
@@ -179,6 +224,129 @@ class IdCursorPagination(CursorPagination):
             if not (cursor.position.isascii() and cursor.position.isdigit() and int(cursor.position) < 2**63):
                 raise invalid
         return cursor
+
+
+def invalid_field(field: str, message: str) -> ValidationError:
+    """The application's 400 for one field of the request (an unknown code, location, SKU …)."""
+    return ValidationError("The request is not valid.", code="invalid", fields={field: [message]})
+
+
+# --- fields --------------------------------------------------------------------------------------
+
+
+class AddressSerializer(serializers.Serializer):
+    """The documented shape of an address. Addresses are checked by the services, not here."""
+
+    name = serializers.CharField(help_text="Required.")
+    company = serializers.CharField(required=False, allow_blank=True)
+    line1 = serializers.CharField(help_text="Required.")
+    line2 = serializers.CharField(required=False, allow_blank=True)
+    postal_code = serializers.CharField(required=False, allow_blank=True)
+    city = serializers.CharField(help_text="Required.")
+    region = serializers.CharField(required=False, allow_blank=True)
+    country = serializers.CharField(help_text="ISO 3166-1 alpha-2, e.g. FR. Required.")
+    phone = serializers.CharField(required=False, allow_blank=True)
+
+
+@extend_schema_field(AddressSerializer)
+class AddressField(serializers.DictField):
+    """An address object passed as sent to the service, which reports its errors per field."""
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class PlainChoiceField(serializers.ChoiceField):
+    """Validated like a choice, documented as a string with its values in the help text.
+
+    (An enum here would collide in the schema with the order's own `status` enum.)
+    """
+
+
+def one_of(choices, help_text: str = "", **kwargs) -> PlainChoiceField:
+    # Documented as a string with its values: as enums, the statuses and kinds of shipments,
+    # refunds, tracking and orders would collide in the schema under one name.
+    values = ", ".join(value for value, _label in choices)
+    return PlainChoiceField(choices=choices, help_text=f"{help_text} One of: {values}.".strip(), **kwargs)
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "12.00"})
+class MoneyField(serializers.Field):
+    """An amount as a string with the currency's minor digits ("12.00", "1500" in JPY), more if stored."""
+
+    def __init__(self, *, currency_source: str = "currency", **kwargs):
+        self.currency_source = currency_source
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        currency = instance
+        for part in self.currency_source.split("."):
+            currency = getattr(currency, part)
+        return super().get_attribute(instance), currency
+
+    def to_representation(self, value):
+        amount, currency = value
+        rounded = quantize(amount, currency)
+        return str(rounded if rounded == amount else Decimal(amount).normalize())
+
+
+class UsernameField(serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_null", True)
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value):
+        return value.get_username()
+
+
+# --- permissions ---------------------------------------------------------------------------------
+
+
+class PermissionRequired(BasePermission):
+    # Base of the API's permission classes: the user holds `perm`, or gets a 403 with `message`.
+    perm: str
+
+    def has_permission(self, request, view):
+        return request.user.has_perm(self.perm)
+
+
+class CanViewOrders(PermissionRequired):
+    # The order API's, and every other app's view of an order (its parcels, …).
+    perm = "orders.view_order"
+    message = "You do not have permission to view orders."
+
+
+# --- base views ----------------------------------------------------------------------------------
+# (Comments, not docstrings, on these bases: the schema would show a docstring as the description
+# of every operation that inherits it.)
+
+
+class WriteApi(IdempotentAPIMixin, APIView):
+    # Base of the write views: POST with a JSON body (or none), idempotent on request.
+    parser_classes = [JSONParser]
+
+
+class DottedFieldsWriteApi(WriteApi):
+    # A write view whose services may nest field errors ({"address": {"country": [...]}}): the API
+    # always names a field by its dotted path, as in the request body.
+
+    def handle_exception(self, exc):
+        if isinstance(exc, ApplicationError) and isinstance(exc.extra.get("fields"), dict):
+            exc.extra["fields"] = self.dotted_fields(exc.extra["fields"])
+        return super().handle_exception(exc)
+
+    def dotted_fields(self, fields: dict) -> dict:
+        return dotted_errors(fields)
+
+
+class FileDownloadApi(APIView):
+    # Answers a file (a plain Django response, past DRF's renderers); errors stay JSON, also for a
+    # client that accepts only application/pdf.
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)
+
+
+# --- routes --------------------------------------------------------------------------------------
 
 
 def by_method(**views_by_method):
