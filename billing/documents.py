@@ -13,8 +13,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django_countries import countries
 
-from billing.models import CreditNote, Invoice, PaymentTerms
-from fulfillment.documents import page_counter_css, render_pdf
+from billing.models import CreditNote, Invoice, PaymentTerms, RefundReason
+from oms.core.documents import page_counter_css, render_pdf
 
 INVOICE_TEMPLATE = "billing/invoices/invoice.html"
 CREDIT_NOTE_TEMPLATE = "billing/invoices/credit_note.html"
@@ -103,8 +103,6 @@ def invoice_context(invoice: Invoice) -> dict:
 
 
 def credit_note_context(credit_note: CreditNote) -> dict:
-    from billing.models import RefundReason
-
     fmt = _Format(credit_note.locale, credit_note.currency)
     rows = list(credit_note.lines.order_by("position"))
     taxes: dict[Decimal, list[Decimal]] = {}
