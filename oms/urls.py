@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from fulfillment.api.urls import order_urlpatterns as fulfillment_order_urlpatterns
 from oms.cockpit.search import search_view
 from oms.cockpit.views import kpis_weekly_csv_view
 
@@ -11,6 +12,7 @@ urlpatterns = [
     path("admin/kpis/weekly.csv", kpis_weekly_csv_view, name="cockpit_kpis_weekly_csv"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("orders.api.urls")),
+    path("api/v1/", include(fulfillment_order_urlpatterns)),
     path("api/v1/inventory/", include("inventory.api.urls")),
     path("api/v1/fulfillment/", include("fulfillment.api.urls")),
     path("api/v1/billing/", include("billing.api.urls")),

@@ -4,8 +4,7 @@ from rest_framework import serializers
 
 from billing.models import MONEY, PaymentTerms
 from billing.services.invoices import CREDIT_NOTE_REASONS
-from oms.core.api import StrictInputSerializer
-from orders.api.serializers import MoneyField, PlainChoiceField, UsernameField
+from oms.core.api import MoneyField, PlainChoiceField, StrictInputSerializer, UsernameField
 
 # --- inputs ---------------------------------------------------------------------------------------
 

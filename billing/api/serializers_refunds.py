@@ -8,19 +8,13 @@ from rest_framework import serializers
 
 from billing.models import MONEY, DisputeStatus, RefundMethod, RefundReason, RefundStatus
 from billing.services.refunds import needs_second_approver
-from oms.core.api import StrictInputSerializer
-from orders.api.serializers import MoneyField, PlainChoiceField, UsernameField
-
-
-def _one_of(choices, help_text: str = "", **kwargs) -> PlainChoiceField:
-    values = ", ".join(value for value, _label in choices)
-    return PlainChoiceField(choices=choices, help_text=f"{help_text} One of: {values}.".strip(), **kwargs)
+from oms.core.api import MoneyField, StrictInputSerializer, UsernameField, one_of
 
 
 class RefundRequestInputSerializer(StrictInputSerializer):
     amount = serializers.DecimalField(**MONEY, help_text="In the order's currency; more than 0.")
-    reason = _one_of(RefundReason.choices, "Why the money goes back.")
-    method = _one_of(RefundMethod.choices, "Where it goes (default: the original payment).", required=False)
+    reason = one_of(RefundReason.choices, "Why the money goes back.")
+    method = one_of(RefundMethod.choices, "Where it goes (default: the original payment).", required=False)
     credit_note = serializers.CharField(
         required=False, max_length=32, help_text="Number of a credit note of the order this refund pays out."
     )
@@ -33,7 +27,7 @@ class RefundNoteInputSerializer(StrictInputSerializer):
 
 class RefundListQuerySerializer(serializers.Serializer):
     status = serializers.ListField(
-        child=_one_of(RefundStatus.choices),
+        child=one_of(RefundStatus.choices),
         required=False,
         help_text="Repeat for several: ?status=requested&status=approved.",
     )
@@ -45,9 +39,9 @@ class RefundSerializer(serializers.Serializer):
     order = serializers.CharField(source="order.number")
     amount = MoneyField()
     currency = serializers.CharField()
-    method = _one_of(RefundMethod.choices)
-    reason = _one_of(RefundReason.choices)
-    status = _one_of(RefundStatus.choices)
+    method = one_of(RefundMethod.choices)
+    reason = one_of(RefundReason.choices)
+    status = one_of(RefundStatus.choices)
     note = serializers.CharField()
     needs_second_approver = serializers.SerializerMethodField(
         help_text="Above the threshold: a finance manager (approve_large_refund) must approve it."
@@ -99,7 +93,7 @@ class DisputeSerializer(serializers.Serializer):
     reason = serializers.CharField()
     amount = MoneyField()
     currency = serializers.CharField()
-    status = _one_of(DisputeStatus.choices)
+    status = one_of(DisputeStatus.choices)
     respond_by = serializers.DateTimeField()
     opened_at = serializers.DateTimeField()
     has_evidence = serializers.SerializerMethodField()

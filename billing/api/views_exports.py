@@ -7,35 +7,36 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.models import Export, ExportKind
 from billing.services import exports as services
-from oms.core.api import IDEMPOTENCY_KEY_PARAMETER, ApiErrorSerializer, StrictInputSerializer, validated_input
+from oms.core.api import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    ApiErrorSerializer,
+    FileDownloadApi,
+    PermissionRequired,
+    StrictInputSerializer,
+    WriteApi,
+    api_errors,
+    validated_input,
+)
 from oms.core.errors import ConflictError, NotFoundError, ValidationError
-from oms.core.idempotency import IdempotentAPIMixin
 from orders.models import Channel
 
-_ERRORS = {
-    400: OpenApiResponse(ApiErrorSerializer, description="Invalid request: field errors in `extra.fields`."),
-    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ApiErrorSerializer, description="The user may not export invoices."),
-}
-_ONE_ERRORS = {
-    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ApiErrorSerializer, description="The user may not export invoices."),
-    404: OpenApiResponse(ApiErrorSerializer, description="No such export (`export_not_found`)."),
-}
+_ERRORS = api_errors(invalid=True, unauthenticated=True, forbidden="The user may not export invoices.")
+_ONE_ERRORS = api_errors(
+    unauthenticated=True,
+    forbidden="The user may not export invoices.",
+    not_found="No such export (`export_not_found`).",
+)
 
 
-class CanExport(BasePermission):
+class CanExport(PermissionRequired):
+    perm = services.PERMISSION
     message = "You do not have permission to export invoices."
-
-    def has_permission(self, request, view):
-        return request.user.has_perm(services.PERMISSION)
 
 
 class ExportInputSerializer(StrictInputSerializer):
@@ -90,9 +91,8 @@ def _export(export_id: int) -> Export:
     return export
 
 
-class ExportCreateApi(IdempotentAPIMixin, APIView):
+class ExportCreateApi(WriteApi):
     permission_classes = [IsAuthenticated]  # the service checks billing.export_invoice
-    parser_classes = [JSONParser]
 
     @extend_schema(
         tags=["billing: exports"],
@@ -128,13 +128,6 @@ class ExportDetailApi(APIView):
     )
     def get(self, request, export_id: int):
         return Response(ExportSerializer(_export(export_id), context={"request": request}).data)
-
-
-class FileDownloadApi(APIView):
-    # Answers a file (a plain Django response, past DRF's renderers); errors stay JSON.
-
-    def perform_content_negotiation(self, request, force=False):
-        return super().perform_content_negotiation(request, force=True)
 
 
 class ExportFileApi(FileDownloadApi):

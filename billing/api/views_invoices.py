@@ -12,8 +12,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics
-from rest_framework.parsers import JSONParser
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -31,52 +30,42 @@ from billing.models import CreditNote, Invoice
 from billing.services import invoices as services
 from billing.services import payments
 from fulfillment.models import Shipment
-from oms.core.api import IDEMPOTENCY_KEY_PARAMETER, ApiErrorSerializer, IdCursorPagination, validated_input
+from oms.core.api import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    PDF_RESPONSE,
+    ApiErrorSerializer,
+    FileDownloadApi,
+    IdCursorPagination,
+    PermissionRequired,
+    WriteApi,
+    api_errors,
+    validated_input,
+)
 from oms.core.errors import NotFoundError, ValidationError
-from oms.core.idempotency import IdempotentAPIMixin
 from orders.models import Channel, Order
 
-_READ_ERRORS = {
-    400: OpenApiResponse(ApiErrorSerializer, description="Bad filter or cursor."),
-    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ApiErrorSerializer, description="The user may not view invoices."),
-}
-_ONE_ERRORS = {
-    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ApiErrorSerializer, description="The user may not view it."),
-    404: OpenApiResponse(ApiErrorSerializer, description="No such invoice or credit note (`…_not_found`)."),
-}
-_WRITE_ERRORS = {
-    400: OpenApiResponse(ApiErrorSerializer, description="Invalid request: field errors in `extra.fields`."),
-    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ApiErrorSerializer, description="The user lacks the permission for this action."),
-    404: OpenApiResponse(ApiErrorSerializer, description="No such order, shipment or invoice."),
-    409: OpenApiResponse(
-        ApiErrorSerializer,
-        description="The state does not allow it (`nothing_to_invoice`, `already_invoiced`, "
-        "`invoice_fully_credited`, …), or a request with this Idempotency-Key is still running.",
-    ),
-    422: OpenApiResponse(ApiErrorSerializer, description="The Idempotency-Key was used with another request."),
-}
-_PDF = OpenApiResponse(OpenApiTypes.BINARY, description="The PDF.")
+_READ_ERRORS = api_errors(
+    invalid="Bad filter or cursor.", unauthenticated=True, forbidden="The user may not view invoices."
+)
+_ONE_ERRORS = api_errors(
+    unauthenticated=True,
+    forbidden="The user may not view it.",
+    not_found="No such invoice or credit note (`…_not_found`).",
+)
+_WRITE_ERRORS = api_errors(
+    invalid=True,
+    unauthenticated=True,
+    forbidden=True,
+    not_found="No such order, shipment or invoice.",
+    conflict="The state does not allow it (`nothing_to_invoice`, `already_invoiced`, "
+    "`invoice_fully_credited`, …), or a request with this Idempotency-Key is still running.",
+    key_reused=True,
+)
 
 
-class CanViewInvoices(BasePermission):
+class CanViewInvoices(PermissionRequired):
+    perm = "billing.view_invoice"
     message = "You do not have permission to view invoices."
-
-    def has_permission(self, request, view):
-        return request.user.has_perm("billing.view_invoice")
-
-
-class BillingWriteApi(IdempotentAPIMixin, APIView):
-    parser_classes = [JSONParser]
-
-
-class PdfDownloadApi(APIView):
-    # A PDF past DRF's renderers; errors stay JSON.
-
-    def perform_content_negotiation(self, request, force=False):
-        return super().perform_content_negotiation(request, force=True)
 
 
 def _invoice(number: str) -> Invoice:
@@ -176,7 +165,7 @@ class InvoiceDetailApi(APIView):
         return _invoice_response(request, number)
 
 
-class InvoicePdfApi(PdfDownloadApi):
+class InvoicePdfApi(FileDownloadApi):
     permission_classes = [IsAuthenticated, CanViewInvoices]
 
     @extend_schema(
@@ -184,7 +173,7 @@ class InvoicePdfApi(PdfDownloadApi):
         summary="The invoice PDF",
         operation_id="v1_billing_invoices_pdf_retrieve",
         description="In the order's language.",
-        responses={(200, "application/pdf"): _PDF, **_ONE_ERRORS},
+        responses={(200, "application/pdf"): PDF_RESPONSE, **_ONE_ERRORS},
     )
     def get(self, request, number: str):
         invoice = _invoice(number)
@@ -203,14 +192,14 @@ class CreditNoteDetailApi(APIView):
         return _credit_note_response(request, _credit_note(number))
 
 
-class CreditNotePdfApi(PdfDownloadApi):
+class CreditNotePdfApi(FileDownloadApi):
     permission_classes = [IsAuthenticated, CanViewInvoices]
 
     @extend_schema(
         tags=["billing: invoices"],
         summary="The credit note PDF",
         operation_id="v1_billing_credit_notes_pdf_retrieve",
-        responses={(200, "application/pdf"): _PDF, **_ONE_ERRORS},
+        responses={(200, "application/pdf"): PDF_RESPONSE, **_ONE_ERRORS},
     )
     def get(self, request, number: str):
         note = _credit_note(number)
@@ -220,7 +209,7 @@ class CreditNotePdfApi(PdfDownloadApi):
 # --- writes --------------------------------------------------------------------------------------------
 
 
-class InvoiceIssueApi(BillingWriteApi):
+class InvoiceIssueApi(WriteApi):
     @extend_schema(
         tags=["billing: invoices"],
         summary="Issue an order's invoice",
@@ -249,7 +238,7 @@ class InvoiceIssueApi(BillingWriteApi):
         return _invoice_response(request, invoice.number, status=201)
 
 
-class CreditNoteIssueApi(BillingWriteApi):
+class CreditNoteIssueApi(WriteApi):
     @extend_schema(
         tags=["billing: invoices"],
         summary="Issue a credit note against an invoice",
@@ -278,7 +267,7 @@ class CreditNoteIssueApi(BillingWriteApi):
         return _credit_note_response(request, _credit_note(note.number), status=201)
 
 
-class PaymentEventWebhookApi(BillingWriteApi):
+class PaymentEventWebhookApi(WriteApi):
     @extend_schema(
         tags=["billing: payments"],
         summary="Receive a payment provider's event",

@@ -5,10 +5,9 @@ user as the actor: the services check the permissions, the ceiling and the secon
 so this API cannot skip them. Every POST honours an `Idempotency-Key` header.
 """
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics
-from rest_framework.parsers import JSONParser
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -25,30 +24,30 @@ from billing.api.serializers_refunds import (
 from billing.models import CreditNote, Dispute, Refund
 from billing.services import disputes as dispute_services
 from billing.services import refunds as services
-from oms.core.api import IDEMPOTENCY_KEY_PARAMETER, ApiErrorSerializer, IdCursorPagination, validated_input
+from oms.core.api import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    IdCursorPagination,
+    PermissionRequired,
+    WriteApi,
+    api_errors,
+    validated_input,
+)
 from oms.core.errors import NotFoundError, ValidationError
-from oms.core.idempotency import IdempotentAPIMixin
 from orders.models import Order
 
-_WRITE_ERRORS = {
-    400: OpenApiResponse(ApiErrorSerializer, description="Invalid request (`refund_exceeds_captured`, …)."),
-    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(
-        ApiErrorSerializer,
-        description="No permission, or the approval rule refuses (`approver_is_requester`, "
-        "`second_approver_required`).",
-    ),
-    404: OpenApiResponse(ApiErrorSerializer, description="No such order or refund."),
-    409: OpenApiResponse(ApiErrorSerializer, description="The refund's state does not allow this now."),
-    422: OpenApiResponse(ApiErrorSerializer, description="The Idempotency-Key was used with another request."),
-}
+_WRITE_ERRORS = api_errors(
+    invalid="Invalid request (`refund_exceeds_captured`, …).",
+    unauthenticated=True,
+    forbidden="No permission, or the approval rule refuses (`approver_is_requester`, `second_approver_required`).",
+    not_found="No such order or refund.",
+    conflict="The refund's state does not allow this now.",
+    key_reused=True,
+)
 
 
-class CanViewRefunds(BasePermission):
+class CanViewRefunds(PermissionRequired):
+    perm = "billing.view_refund"
     message = "You do not have permission to view refunds."
-
-    def has_permission(self, request, view):
-        return request.user.has_perm("billing.view_refund")
 
 
 def _refunds():
@@ -66,10 +65,6 @@ def _refund_response(pk: int, *, status: int = 200) -> Response:
     return Response(RefundSerializer(_refunds().get(pk=pk)).data, status=status)
 
 
-class RefundWriteApi(IdempotentAPIMixin, APIView):
-    parser_classes = [JSONParser]
-
-
 def _action_schema(summary: str, description: str = "", request=RefundNoteInputSerializer):
     return extend_schema(
         tags=["billing: refunds"],
@@ -81,7 +76,7 @@ def _action_schema(summary: str, description: str = "", request=RefundNoteInputS
     )
 
 
-class RefundRequestApi(RefundWriteApi):
+class RefundRequestApi(WriteApi):
     @extend_schema(
         tags=["billing: refunds"],
         summary="Request a refund on an order",
@@ -118,7 +113,7 @@ class RefundRequestApi(RefundWriteApi):
         return _refund_response(refund.pk, status=201)
 
 
-class RefundApproveApi(RefundWriteApi):
+class RefundApproveApi(WriteApi):
     @_action_schema(
         "Approve a refund",
         "Never by its requester; above the threshold only with `billing.approve_large_refund`.",
@@ -130,7 +125,7 @@ class RefundApproveApi(RefundWriteApi):
         return _refund_response(pk)
 
 
-class RefundRejectApi(RefundWriteApi):
+class RefundRejectApi(WriteApi):
     @_action_schema("Reject a refund", "Its amount is free to request again.")
     def post(self, request, number: str):
         pk = _refund_id(number)
@@ -139,7 +134,7 @@ class RefundRejectApi(RefundWriteApi):
         return _refund_response(pk)
 
 
-class RefundProcessApi(RefundWriteApi):
+class RefundProcessApi(WriteApi):
     @_action_schema(
         "Pay an approved refund out",
         "Once: processing a processed refund changes nothing. A provider failure answers 200 with status "
@@ -187,7 +182,7 @@ class RefundDetailApi(APIView):
 # --- seller cancellation -----------------------------------------------------------------------
 
 
-class SellerCancellationApi(RefundWriteApi):
+class SellerCancellationApi(WriteApi):
     @extend_schema(
         tags=["billing: refunds"],
         summary="Cancel paid items out of stock and refund them",
@@ -249,7 +244,7 @@ def _dispute_schema(summary: str, description: str, request):
     )
 
 
-class DisputeSubmitApi(RefundWriteApi):
+class DisputeSubmitApi(WriteApi):
     @_dispute_schema(
         "Submit a dispute's evidence",
         "Open → evidence submitted; the evidence pack must have been generated first. Needs `billing.change_dispute`.",
@@ -261,7 +256,7 @@ class DisputeSubmitApi(RefundWriteApi):
         return _dispute_response(dispute.pk)
 
 
-class DisputeCloseApi(RefundWriteApi):
+class DisputeCloseApi(WriteApi):
     @_dispute_schema(
         "Close a dispute as won or lost",
         "Lost: the disputed amount counts as refunded on the payment and the order (never above what was "

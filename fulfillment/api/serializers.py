@@ -8,20 +8,12 @@ from rest_framework import serializers
 
 from fulfillment.carriers.choices import TrackingStatus
 from fulfillment.choices import ConsentChannel, ShipmentKind, ShipmentStatus, ShortPickResolution, WaveRender
-from oms.core.api import StrictInputSerializer
-from orders.api.serializers import AddressField, MoneyField, PlainChoiceField, UsernameField
+from oms.core.api import AddressField, MoneyField, StrictInputSerializer, UsernameField, one_of
 
 # Per line: more than this is a typing error, and the counters are 32-bit.
 MAX_UNITS = 1_000_000
 MAX_GRAMS = 2**31 - 1  # Shipment.weight_grams is a 32-bit column
 REASON = {"required": False, "allow_blank": True, "help_text": "Why; kept on the history."}
-
-
-def _one_of(choices, help_text: str = "", **kwargs) -> PlainChoiceField:
-    # Documented as a string with its values: as enums, shipment, tracking and order statuses (and
-    # kinds) would collide in the schema under one name.
-    values = ", ".join(value for value, _label in choices)
-    return PlainChoiceField(choices=choices, help_text=f"{help_text} One of: {values}.".strip(), **kwargs)
 
 
 # --- reads ---------------------------------------------------------------------------------------
@@ -30,7 +22,7 @@ def _one_of(choices, help_text: str = "", **kwargs) -> PlainChoiceField:
 class ShipmentListQuerySerializer(serializers.Serializer):
     location = serializers.SlugField(required=False, help_text="Location code: only its shipments.")
     status = serializers.ListField(
-        child=_one_of(ShipmentStatus.choices),
+        child=one_of(ShipmentStatus.choices),
         required=False,
         help_text="Repeat for several: ?status=pending&status=picking.",
     )
@@ -54,8 +46,8 @@ class ShipmentListSerializer(serializers.Serializer):
     order = serializers.CharField(source="order.number", help_text="The order it was planned for.")
     location = serializers.CharField(source="location.code")
     wave = serializers.CharField(source="wave.number", allow_null=True, default=None)
-    kind = _one_of(ShipmentKind.choices)
-    status = _one_of(ShipmentStatus.choices)
+    kind = one_of(ShipmentKind.choices)
+    status = one_of(ShipmentStatus.choices)
     priority = serializers.IntegerField(help_text="Lower is picked first.")
     ship_by = serializers.DateTimeField(allow_null=True, help_text="Leaves by then to keep the promise.")
     is_late = serializers.BooleanField(help_text="Not yet handed over and past its ship-by time.")
@@ -86,7 +78,7 @@ class ShipmentLineSerializer(serializers.Serializer):
 class TrackingUpdateSerializer(serializers.Serializer):
     carrier_event_id = serializers.CharField()
     carrier_status_code = serializers.CharField(help_text="As the carrier sent it.")
-    status = _one_of(TrackingStatus.choices, "Ours, mapped from the carrier's.")
+    status = one_of(TrackingStatus.choices, "Ours, mapped from the carrier's.")
     occurred_at = serializers.DateTimeField()
     description = serializers.CharField()
     location = serializers.CharField()
@@ -98,7 +90,7 @@ class TrackingUpdateSerializer(serializers.Serializer):
 class ShortPickSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     shipment = serializers.CharField(source="shipment.number")
-    shipment_status = _one_of(ShipmentStatus.choices, source="shipment.status")
+    shipment_status = one_of(ShipmentStatus.choices, source="shipment.status")
     order = serializers.CharField(source="order.number")
     order_line = serializers.IntegerField(source="order_line_id")
     line_number = serializers.IntegerField(source="order_line.line_number")
@@ -161,7 +153,7 @@ class ShipmentDetailSerializer(ShipmentListSerializer):
 class WaveShipmentSerializer(serializers.Serializer):
     number = serializers.CharField()
     order = serializers.CharField(source="order.number")
-    status = _one_of(ShipmentStatus.choices)
+    status = one_of(ShipmentStatus.choices)
     priority = serializers.IntegerField()
     ship_by = serializers.DateTimeField(allow_null=True)
 
@@ -195,16 +187,16 @@ class ParcelItemSerializer(serializers.Serializer):
 
 class ParcelEventSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
-    status = _one_of(TrackingStatus.choices)
+    status = one_of(TrackingStatus.choices)
     description = serializers.CharField()
     location = serializers.CharField()
 
 
 class ParcelSerializer(serializers.Serializer):
     number = serializers.CharField(help_text="The shipment number.")
-    status = _one_of(ShipmentStatus.choices, "Internal: never shown to customers.")
+    status = one_of(ShipmentStatus.choices, "Internal: never shown to customers.")
     label = serializers.CharField(help_text="What the customer reads, in the order's language.")
-    kind = _one_of(ShipmentKind.choices)
+    kind = one_of(ShipmentKind.choices)
     carrier = serializers.CharField()
     tracking_number = serializers.CharField(help_text="Empty until the parcel is handed over.")
     tracking_url = serializers.CharField()

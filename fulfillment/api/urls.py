@@ -1,4 +1,5 @@
-"""Routes of the fulfillment API (mounted under /api/v1/fulfillment/)."""
+"""Routes of the fulfillment API (mounted under /api/v1/fulfillment/), and of an order's parcels
+(`order_urlpatterns`, mounted under /api/v1/ beside the order API's routes)."""
 
 from django.urls import path
 
@@ -55,4 +56,8 @@ urlpatterns = [
     # list and the create view, each under its own method of /api/v1/fulfillment/waves/.
     path("waves/", wave_list),
     path("waves/", wave_create),
+]
+
+order_urlpatterns = [
+    path("orders/<str:number>/shipments/", views.OrderShipmentsApi.as_view(), name="order-shipments"),
 ]

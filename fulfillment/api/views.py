@@ -18,8 +18,7 @@ from django.utils import translation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics
-from rest_framework.parsers import JSONParser
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -51,67 +50,57 @@ from fulfillment.selectors import order_parcels, shipment_list
 from inventory.models import Location, Product
 from oms.core.api import (
     IDEMPOTENCY_KEY_PARAMETER,
+    PDF_RESPONSE,
     ApiErrorSerializer,
+    CanViewOrders,
+    DottedFieldsWriteApi,
+    FileDownloadApi,
     IdCursorPagination,
-    dotted_errors,
+    PermissionRequired,
+    api_errors,
+    invalid_field,
     validated_input,
 )
-from oms.core.errors import ApplicationError, ConflictError, NotFoundError, ValidationError
-from oms.core.idempotency import IdempotentAPIMixin
-from orders.api.views import CanViewOrders
+from oms.core.errors import ConflictError, NotFoundError, ValidationError
 from orders.models import Order
 
 # --- shared pieces -------------------------------------------------------------------------------
 
-_READ_ERRORS = {
-    400: OpenApiResponse(ApiErrorSerializer, description="Unknown location or order, bad filter or cursor."),
-    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ApiErrorSerializer, description="The user may not view shipments or waves."),
-}
-_ONE_ERRORS = {
-    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ApiErrorSerializer, description="The user may not view it."),
-    404: OpenApiResponse(ApiErrorSerializer, description="No such shipment, wave or order (`…_not_found`)."),
-}
-_WRITE_ERRORS = {
-    400: OpenApiResponse(ApiErrorSerializer, description="Invalid request: field errors in `extra.fields`."),
-    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ApiErrorSerializer, description="The user lacks the permission for this action."),
-    404: OpenApiResponse(ApiErrorSerializer, description="No such shipment, short pick or wave (`…_not_found`)."),
-    409: OpenApiResponse(
-        ApiErrorSerializer,
-        description="The state does not allow this now (`transition_not_allowed`, `transition_condition_failed`, "
-        "`already_resolved`, …), or a request with this Idempotency-Key is still running.",
-    ),
-    415: OpenApiResponse(ApiErrorSerializer, description="The body is not JSON."),
-    422: OpenApiResponse(ApiErrorSerializer, description="The Idempotency-Key was used with another request."),
-}
-_PDF = OpenApiResponse(OpenApiTypes.BINARY, description="The PDF.")
+_READ_ERRORS = api_errors(
+    invalid="Unknown location or order, bad filter or cursor.",
+    unauthenticated=True,
+    forbidden="The user may not view shipments or waves.",
+)
+_ONE_ERRORS = api_errors(
+    unauthenticated=True,
+    forbidden="The user may not view it.",
+    not_found="No such shipment, wave or order (`…_not_found`).",
+)
+_WRITE_ERRORS = api_errors(
+    invalid=True,
+    unauthenticated=True,
+    forbidden=True,
+    not_found="No such shipment, short pick or wave (`…_not_found`).",
+    conflict="The state does not allow this now (`transition_not_allowed`, `transition_condition_failed`, "
+    "`already_resolved`, …), or a request with this Idempotency-Key is still running.",
+    not_json=True,
+    key_reused=True,
+)
 
 
-class CanViewShipments(BasePermission):
+class CanViewShipments(PermissionRequired):
+    perm = "fulfillment.view_shipment"
     message = "You do not have permission to view shipments."
 
-    def has_permission(self, request, view):
-        return request.user.has_perm("fulfillment.view_shipment")
 
-
-class CanViewWaves(BasePermission):
+class CanViewWaves(PermissionRequired):
+    perm = "fulfillment.view_wave"
     message = "You do not have permission to view waves."
 
-    def has_permission(self, request, view):
-        return request.user.has_perm("fulfillment.view_wave")
 
-
-class CanTrackShipments(BasePermission):
+class CanTrackShipments(PermissionRequired):
+    perm = "fulfillment.track_shipment"
     message = "You do not have permission to record tracking updates."
-
-    def has_permission(self, request, view):
-        return request.user.has_perm("fulfillment.track_shipment")
-
-
-def _invalid(field: str, message: str) -> ValidationError:
-    return ValidationError("The request is not valid.", code="invalid", fields={field: [message]})
 
 
 def _shipment_id(number: str) -> int:
@@ -137,7 +126,7 @@ def _short_pick_id(short_pick_id: int) -> int:
 def _location(code: str) -> Location:
     location = Location.objects.filter(code=code).first()
     if location is None:
-        raise _invalid("location", f"Unknown location {code}.")
+        raise invalid_field("location", f"Unknown location {code}.")
     return location
 
 
@@ -195,29 +184,10 @@ def _pdf_file_response(file, filename: str) -> FileResponse:
     return FileResponse(file.open("rb"), content_type="application/pdf", filename=filename)
 
 
-def _dotted_fields(fields: dict) -> dict:
-    # Carrier adapters name payload fields `events[0].id`; the API says `events.0.id` everywhere.
-    return {re.sub(r"\[(\d+)\]", r".\1", key): value for key, value in dotted_errors(fields).items()}
-
-
-class FulfillmentWriteApi(IdempotentAPIMixin, APIView):
-    # Base of the write views: POST with a JSON body (or none), idempotent on request. (Comments,
-    # not docstrings, on these bases: the schema would show them as every operation's description.)
-
-    parser_classes = [JSONParser]
-
-    def handle_exception(self, exc):
-        if isinstance(exc, ApplicationError) and isinstance(exc.extra.get("fields"), dict):
-            exc.extra["fields"] = _dotted_fields(exc.extra["fields"])
-        return super().handle_exception(exc)
-
-
-class PdfDownloadApi(APIView):
-    # Answers a PDF (a plain Django response, past DRF's renderers); errors stay JSON, also for a
-    # client that accepts only application/pdf.
-
-    def perform_content_negotiation(self, request, force=False):
-        return super().perform_content_negotiation(request, force=True)
+class FulfillmentWriteApi(DottedFieldsWriteApi):
+    def dotted_fields(self, fields: dict) -> dict:
+        # Carrier adapters name payload fields `events[0].id`; the API says `events.0.id` everywhere.
+        return {re.sub(r"\[(\d+)\]", r".\1", key): value for key, value in super().dotted_fields(fields).items()}
 
 
 def _shipment_action_schema(*, summary: str, request, description: str = ""):
@@ -264,7 +234,7 @@ class ShipmentListApi(generics.ListAPIView):
         if query.get("order"):
             order = Order.objects.filter(number=query["order"]).first()
             if order is None:
-                raise _invalid("order", f"Unknown order {query['order']}.")
+                raise invalid_field("order", f"Unknown order {query['order']}.")
         shipments = shipment_list(
             location=_location(query["location"]) if "location" in query else None,
             status=query.get("status"),
@@ -289,7 +259,7 @@ class ShipmentDetailApi(APIView):
         return _shipment_response(request, number)
 
 
-class ShipmentLabelApi(PdfDownloadApi):
+class ShipmentLabelApi(FileDownloadApi):
     permission_classes = [IsAuthenticated, CanViewShipments]
 
     @extend_schema(
@@ -297,7 +267,7 @@ class ShipmentLabelApi(PdfDownloadApi):
         summary="The carrier label PDF",
         operation_id="v1_fulfillment_shipments_label_retrieve",
         description="404 `label_not_found` while not labelled, or when the 3PL labelled the parcel itself.",
-        responses={(200, "application/pdf"): _PDF, **_ONE_ERRORS},
+        responses={(200, "application/pdf"): PDF_RESPONSE, **_ONE_ERRORS},
     )
     def get(self, request, number: str):
         shipment = Shipment.objects.get(pk=_shipment_id(number))
@@ -306,7 +276,7 @@ class ShipmentLabelApi(PdfDownloadApi):
         return _pdf_file_response(shipment.label, f"{shipment.number}-label.pdf")
 
 
-class ShipmentPackingSlipApi(PdfDownloadApi):
+class ShipmentPackingSlipApi(FileDownloadApi):
     permission_classes = [IsAuthenticated, CanViewShipments]
 
     @extend_schema(
@@ -314,7 +284,7 @@ class ShipmentPackingSlipApi(PdfDownloadApi):
         summary="The packing slip PDF",
         operation_id="v1_fulfillment_shipments_packing_slip_retrieve",
         description="Rendered on request; a gift's slip shows no prices.",
-        responses={(200, "application/pdf"): _PDF, **_ONE_ERRORS},
+        responses={(200, "application/pdf"): PDF_RESPONSE, **_ONE_ERRORS},
     )
     def get(self, request, number: str):
         shipment = Shipment.objects.select_related("order").get(pk=_shipment_id(number))
@@ -426,7 +396,7 @@ class ShortPickSubstituteApi(FulfillmentWriteApi):
         data = validated_input(ShortPickSubstituteInputSerializer, request.data)
         product = Product.objects.filter(sku=data["sku"]).first()
         if product is None:
-            raise _invalid("sku", f"Unknown SKU {data['sku']}.")
+            raise invalid_field("sku", f"Unknown SKU {data['sku']}.")
         services.short_pick_substitute(
             short_pick=short_pick_id,
             actor=request.user,
@@ -561,7 +531,7 @@ class WavePrintApi(FulfillmentWriteApi):
         return _wave_response(request, number, status=200 if wave.render_status == WaveRender.READY else 202)
 
 
-class WavePickListApi(PdfDownloadApi):
+class WavePickListApi(FileDownloadApi):
     permission_classes = [IsAuthenticated, CanViewWaves]
 
     @extend_schema(
@@ -570,7 +540,7 @@ class WavePickListApi(PdfDownloadApi):
         operation_id="v1_fulfillment_waves_pick_list_retrieve",
         description="Sorted by bin. 409 `pick_list_not_ready` until printed and rendered.",
         responses={
-            (200, "application/pdf"): _PDF,
+            (200, "application/pdf"): PDF_RESPONSE,
             **_ONE_ERRORS,
             409: OpenApiResponse(ApiErrorSerializer, description="Not printed yet, or still rendering."),
         },
@@ -616,7 +586,7 @@ class CarrierTrackingWebhookApi(FulfillmentWriteApi):
         return Response(TrackingWebhookResultSerializer({"stored": len(stored)}).data)
 
 
-# --- an order's parcels (mounted under /api/v1/orders/) ------------------------------------------
+# --- an order's parcels (under /api/v1/orders/) -------------------------------------------------
 
 
 class OrderShipmentsApi(APIView):

@@ -4,34 +4,35 @@ Same services as the cockpit (orders.cases); a user sees only the kinds and leve
 case outside them is a 404, not a 403 that would say it exists.
 """
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
-from rest_framework.parsers import JSONParser
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from oms.core.api import (
     IDEMPOTENCY_KEY_PARAMETER,
-    ApiErrorSerializer,
     IdCursorPagination,
+    PermissionRequired,
     StrictInputSerializer,
+    WriteApi,
+    api_errors,
     validated_input,
 )
 from oms.core.errors import NotFoundError, ValidationError
-from oms.core.idempotency import IdempotentAPIMixin
 from orders import cases
 from orders.choices import CaseDecision, CaseKind, CaseLevel, CaseStatus
 from orders.models import Case
 
-_ERRORS = {
-    400: OpenApiResponse(ApiErrorSerializer, description="Invalid request: field errors in `extra.fields`."),
-    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ApiErrorSerializer, description="The user may not do this to this case."),
-    404: OpenApiResponse(ApiErrorSerializer, description="No such case in your queues (`case_not_found`)."),
-    409: OpenApiResponse(ApiErrorSerializer, description="The case's state does not allow this now."),
-    422: OpenApiResponse(ApiErrorSerializer, description="The Idempotency-Key was used with another request."),
-}
+_ERRORS = api_errors(
+    invalid=True,
+    unauthenticated=True,
+    forbidden="The user may not do this to this case.",
+    not_found="No such case in your queues (`case_not_found`).",
+    conflict="The case's state does not allow this now.",
+    key_reused=True,
+)
 
 
 class CaseSerializer(serializers.ModelSerializer):
@@ -84,11 +85,9 @@ class CaseResolveInputSerializer(StrictInputSerializer):
     evidence = serializers.DictField(required=False, help_text="What the decision rests on.")
 
 
-class CanViewCases(BasePermission):
+class CanViewCases(PermissionRequired):
+    perm = "orders.view_case"
     message = "You do not have permission to view cases."
-
-    def has_permission(self, request, view):
-        return request.user.has_perm("orders.view_case")
 
 
 def _visible(user):
@@ -143,9 +142,8 @@ class CaseDetailApi(APIView):
         return Response(CaseSerializer(_case(request.user, number)).data)
 
 
-class CaseActionApi(IdempotentAPIMixin, APIView):
+class CaseActionApi(WriteApi):
     permission_classes = [IsAuthenticated, CanViewCases]
-    parser_classes = [JSONParser]
 
 
 class CaseAssignApi(CaseActionApi):
@@ -157,8 +155,6 @@ class CaseAssignApi(CaseActionApi):
         responses={200: CaseSerializer, **_ERRORS},
     )
     def post(self, request, number: str):
-        from django.contrib.auth import get_user_model
-
         case = _case(request.user, number)
         data = validated_input(CaseAssignInputSerializer, request.data)
         assignee = None

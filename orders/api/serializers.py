@@ -5,37 +5,20 @@ use the same dotted keys (`lines.0.quantity`) that `validated_input` gives DRF's
 client reads one error format whichever layer refused the request.
 """
 
-from decimal import Decimal
-
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from oms.core.api import StrictInputSerializer
-from oms.core.money import quantize
+from oms.core.api import (
+    AddressField,
+    AddressSerializer,  # noqa: F401 (the address shape the order API documents; its test reads it here)
+    MoneyField,
+    PlainChoiceField,
+    StrictInputSerializer,
+    UsernameField,
+)
 from orders.choices import CancelReason, FulfillmentStatus, HoldReason, OrderStatus, PaymentStatus
 from orders.labels import order_customer_label
 from orders.models import MONEY, RATE  # the columns' sizes: wider input could not be stored as sent
 from orders.selectors import order_allowed_actions
-
-
-class AddressSerializer(serializers.Serializer):
-    """The documented shape of an address. Addresses are checked by the services, not here."""
-
-    name = serializers.CharField(help_text="Required.")
-    company = serializers.CharField(required=False, allow_blank=True)
-    line1 = serializers.CharField(help_text="Required.")
-    line2 = serializers.CharField(required=False, allow_blank=True)
-    postal_code = serializers.CharField(required=False, allow_blank=True)
-    city = serializers.CharField(help_text="Required.")
-    region = serializers.CharField(required=False, allow_blank=True)
-    country = serializers.CharField(help_text="ISO 3166-1 alpha-2, e.g. FR. Required.")
-    phone = serializers.CharField(required=False, allow_blank=True)
-
-
-@extend_schema_field(AddressSerializer)
-class AddressField(serializers.DictField):
-    """An address object passed as sent to the service, which reports its errors per field."""
 
 
 class CustomerInputSerializer(StrictInputSerializer):
@@ -66,14 +49,6 @@ class LineInputSerializer(StrictInputSerializer):
     tax_rate = serializers.DecimalField(**RATE, required=False, help_text="0.20 for 20 %.")
     attributes = serializers.DictField(required=False, help_text="Snapshot of the variant: size, color…")
     promotion = serializers.DictField(required=False, help_text="Snapshot of the promotion's terms.")
-
-
-@extend_schema_field(OpenApiTypes.STR)
-class PlainChoiceField(serializers.ChoiceField):
-    """Validated like a choice, documented as a string with its values in the help text.
-
-    (An enum here would collide in the schema with the order's own `status` enum.)
-    """
 
 
 class PaymentInputSerializer(StrictInputSerializer):
@@ -198,36 +173,6 @@ class OrderChangeAddressInputSerializer(ReasonInputSerializer):
 
 
 # --- output --------------------------------------------------------------------------------------
-
-
-@extend_schema_field({"type": "string", "format": "decimal", "example": "12.00"})
-class MoneyField(serializers.Field):
-    """An amount as a string with the currency's minor digits ("12.00", "1500" in JPY), more if stored."""
-
-    def __init__(self, *, currency_source: str = "currency", **kwargs):
-        self.currency_source = currency_source
-        kwargs["read_only"] = True
-        super().__init__(**kwargs)
-
-    def get_attribute(self, instance):
-        currency = instance
-        for part in self.currency_source.split("."):
-            currency = getattr(currency, part)
-        return super().get_attribute(instance), currency
-
-    def to_representation(self, value):
-        amount, currency = value
-        rounded = quantize(amount, currency)
-        return str(rounded if rounded == amount else Decimal(amount).normalize())
-
-
-class UsernameField(serializers.CharField):
-    def __init__(self, **kwargs):
-        kwargs.setdefault("allow_null", True)
-        super().__init__(read_only=True, **kwargs)
-
-    def to_representation(self, value):
-        return value.get_username()
 
 
 class OrderTotalsSerializer(serializers.Serializer):

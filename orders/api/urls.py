@@ -1,8 +1,11 @@
-"""Routes of the order API (mounted under /api/v1/)."""
+"""Routes of the order API (mounted under /api/v1/).
+
+Other apps answer under an order too (its parcels, invoices, refunds): their routes are in their own
+urls, which the roof (oms.urls) mounts beside these.
+"""
 
 from django.urls import path
 
-from fulfillment.api.views import OrderShipmentsApi
 from oms.core.api import by_method
 from orders.api import cases, views
 
@@ -23,7 +26,6 @@ urlpatterns = [
         views.OrderStartPreparationApi.as_view(),
         name="order-start-preparation",
     ),
-    path("orders/<str:number>/shipments/", OrderShipmentsApi.as_view(), name="order-shipments"),
     path("orders/<str:number>/record-shipment/", views.OrderRecordShipmentApi.as_view(), name="order-record-shipment"),
     path("orders/<str:number>/mark-delivered/", views.OrderMarkDeliveredApi.as_view(), name="order-mark-delivered"),
     path("orders/<str:number>/complete/", views.OrderCompleteApi.as_view(), name="order-complete"),

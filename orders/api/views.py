@@ -8,20 +8,19 @@ errors become responses in the one exception handler (oms.core.api). Every POST 
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics
-from rest_framework.parsers import JSONParser
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from oms.core.api import (
     IDEMPOTENCY_KEY_PARAMETER,
-    ApiErrorSerializer,
+    CanViewOrders,
+    DottedFieldsWriteApi,
     IdCursorPagination,
-    dotted_errors,
+    api_errors,
     validated_input,
 )
-from oms.core.errors import ApplicationError, NotFoundError
-from oms.core.idempotency import IdempotentAPIMixin
+from oms.core.errors import NotFoundError
 from orders import services
 from orders.api.filters import OrderFilter
 from orders.api.serializers import (
@@ -44,26 +43,20 @@ from orders.api.serializers import (
 from orders.models import Order, OrderHold
 from orders.selectors import order_get, order_list
 
-_LIST_ERRORS = {
-    400: OpenApiResponse(ApiErrorSerializer, description="Invalid filter or cursor: field errors in `extra.fields`."),
-    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ApiErrorSerializer, description="The user may not view orders."),
-}
-_ERRORS = {
-    400: OpenApiResponse(ApiErrorSerializer, description="Invalid request: field errors in `extra.fields`."),
-    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ApiErrorSerializer, description="The user lacks the permission for this action."),
-    404: OpenApiResponse(ApiErrorSerializer, description="No such order (`order_not_found`)."),
-}
+_LIST_ERRORS = api_errors(
+    invalid="Invalid filter or cursor: field errors in `extra.fields`.",
+    unauthenticated=True,
+    forbidden="The user may not view orders.",
+)
+_ERRORS = api_errors(invalid=True, unauthenticated=True, forbidden=True, not_found="No such order (`order_not_found`).")
 _WRITE_ERRORS = {
     **_ERRORS,
-    415: OpenApiResponse(ApiErrorSerializer, description="The body is not JSON."),
-    409: OpenApiResponse(
-        ApiErrorSerializer,
-        description="The order's state does not allow this now (`transition_not_allowed`, …), "
+    **api_errors(
+        not_json=True,
+        conflict="The order's state does not allow this now (`transition_not_allowed`, …), "
         "or a request with this Idempotency-Key is still running.",
+        key_reused=True,
     ),
-    422: OpenApiResponse(ApiErrorSerializer, description="The Idempotency-Key was used with another request."),
 }
 
 
@@ -76,13 +69,6 @@ def _action_schema(*, summary: str, request, status: int = 200, description: str
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={status: OrderDetailSerializer, **_WRITE_ERRORS},
     )
-
-
-class CanViewOrders(BasePermission):
-    message = "You do not have permission to view orders."
-
-    def has_permission(self, request, view):
-        return request.user.has_perm("orders.view_order")
 
 
 def _order_id(number: str) -> int:
@@ -132,21 +118,7 @@ class OrderDetailApi(APIView):
 # --- intake ----------------------------------------------------------------------------------------
 
 
-class OrderWriteApi(IdempotentAPIMixin, APIView):
-    # Base of the write views: POST with a JSON body (or none), idempotent on request. (Comments,
-    # not docstrings, on these bases: the schema would show them as every operation's description.)
-
-    parser_classes = [JSONParser]
-
-    def handle_exception(self, exc):
-        if isinstance(exc, ApplicationError) and isinstance(exc.extra.get("fields"), dict):
-            # Some services nest field errors ({"address": {"country": [...]}}): the API always
-            # names a field by its dotted path, as in the request body.
-            exc.extra["fields"] = dotted_errors(exc.extra["fields"])
-        return super().handle_exception(exc)
-
-
-class OrderCreateApi(OrderWriteApi):
+class OrderCreateApi(DottedFieldsWriteApi):
     @extend_schema(
         tags=["orders"],
         summary="Create or import an order",
@@ -172,7 +144,7 @@ class OrderCreateApi(OrderWriteApi):
 # --- lifecycle actions -------------------------------------------------------------------------------
 
 
-class OrderActionApi(OrderWriteApi):
+class OrderActionApi(DottedFieldsWriteApi):
     # An action on one order, answered with the order as it is after it.
     pass
 

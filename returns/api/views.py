@@ -6,16 +6,21 @@ with field errors by dotted path (`lines.0.quantity`, `results.12.resellable`).
 """
 
 from django.http import FileResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.parsers import JSONParser
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from oms.core.api import IDEMPOTENCY_KEY_PARAMETER, ApiErrorSerializer, validated_input
+from oms.core.api import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    PDF_RESPONSE,
+    FileDownloadApi,
+    PermissionRequired,
+    WriteApi,
+    api_errors,
+    validated_input,
+)
 from oms.core.errors import NotFoundError, ValidationError
-from oms.core.idempotency import IdempotentAPIMixin
 from orders.models import Order, OrderLine
 from returns import selectors, services
 from returns.api.serializers import (
@@ -28,21 +33,19 @@ from returns.api.serializers import (
 )
 from returns.models import ReturnRequest
 
-_WRITE_ERRORS = {
-    400: OpenApiResponse(ApiErrorSerializer, description="Invalid request: field errors in `extra.fields`."),
-    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ApiErrorSerializer, description="The user lacks the permission for this action."),
-    404: OpenApiResponse(ApiErrorSerializer, description="No such return (`return_not_found`)."),
-    409: OpenApiResponse(ApiErrorSerializer, description="The return's state does not allow this now."),
-    422: OpenApiResponse(ApiErrorSerializer, description="The Idempotency-Key was used with another request."),
-}
+_WRITE_ERRORS = api_errors(
+    invalid=True,
+    unauthenticated=True,
+    forbidden=True,
+    not_found="No such return (`return_not_found`).",
+    conflict="The return's state does not allow this now.",
+    key_reused=True,
+)
 
 
-class CanViewReturns(BasePermission):
+class CanViewReturns(PermissionRequired):
+    perm = "returns.view_returnrequest"
     message = "You do not have permission to view returns."
-
-    def has_permission(self, request, view):
-        return request.user.has_perm("returns.view_returnrequest")
 
 
 def _detail(number: str) -> Response:
@@ -56,11 +59,7 @@ def _request_id(number: str) -> int:
     return found
 
 
-class ReturnWriteApi(IdempotentAPIMixin, APIView):
-    parser_classes = [JSONParser]
-
-
-class ReturnCreateApi(ReturnWriteApi):
+class ReturnCreateApi(WriteApi):
     @extend_schema(
         tags=["returns"],
         summary="Request a return (RMA)",
@@ -111,7 +110,7 @@ class ReturnDetailApi(APIView):
 
 
 def _action(service, input_serializer, summary: str, description: str = ""):
-    class ReturnActionApi(ReturnWriteApi):
+    class ReturnActionApi(WriteApi):
         @extend_schema(
             tags=["returns"],
             summary=summary,
@@ -148,16 +147,13 @@ ReturnRefuseApi = _action(services.return_refuse, ReturnReasonInputSerializer, "
 ReturnCancelApi = _action(services.return_cancel, ReturnReasonInputSerializer, "Cancel a return")
 
 
-class ReturnLabelApi(APIView):
+class ReturnLabelApi(FileDownloadApi):
     permission_classes = [IsAuthenticated, CanViewReturns]
-
-    def perform_content_negotiation(self, request, force=False):
-        return super().perform_content_negotiation(request, force=True)
 
     @extend_schema(
         tags=["returns"],
         summary="The return label PDF",
-        responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF.")},
+        responses={(200, "application/pdf"): PDF_RESPONSE},
     )
     def get(self, request, number: str):
         found = ReturnRequest.objects.get(pk=_request_id(number))
