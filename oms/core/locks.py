@@ -27,15 +27,21 @@ from oms.core.errors import NotFoundError
 
 def lock_one(queryset: models.QuerySet, pk, *, not_found: str, code: str, related: Iterable[str] = ()):
     """Lock and re-read the row `pk` of `queryset` (only that table's row). 404 when it is gone."""
+    queryset = queryset.select_for_update(of=("self",))
+    if related:  # select_related() with no names would join every foreign key
+        queryset = queryset.select_related(*related)
     try:
-        return queryset.select_for_update(of=("self",)).select_related(*related).get(pk=pk)
+        return queryset.get(pk=pk)
     except queryset.model.DoesNotExist:
         raise NotFoundError(not_found, code=code) from None
 
 
 def lock_many(queryset: models.QuerySet, *, related: Iterable[str] = ()) -> list:
     """Lock every row of `queryset` in primary-key order and return them (evaluated now)."""
-    return list(queryset.select_for_update(of=("self",)).select_related(*related).order_by("pk"))
+    queryset = queryset.select_for_update(of=("self",))
+    if related:  # select_related() with no names would join every foreign key
+        queryset = queryset.select_related(*related)
+    return list(queryset.order_by("pk"))
 
 
 def lock_ids(queryset: models.QuerySet) -> list:
