@@ -13,26 +13,29 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Max, Sum
+from django.db.models import Max, Sum, prefetch_related_objects
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from simple_history.utils import bulk_update_with_history
 
+from billing.models import InvoiceLine
+from billing.services import invoices, refunds
 from fulfillment.carriers.base import Parcel
 from fulfillment.carriers.registry import get_carrier
 from fulfillment.models import ShipmentLine
 from inventory import services as inventory
 from inventory.models import Location, LocationKind, Product
 from oms.core.actors import get_system_user
-from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from oms.core.errors import ConflictError, NotFoundError, ValidationError
 from oms.core.fsm import TransitionRefused, run_transition
 from oms.core.history import stamp
-from oms.core.logging import set_order
 from oms.core.money import ZERO, quantize
 from oms.core.numbering import format_number, next_unique
+from oms.core.permissions import require_perm
 from orders import services as orders
 from orders.choices import OrderEventType
 from orders.events import event_record
+from orders.locks import order_lines_lock, order_lock
 from orders.models import Order, OrderHold, OrderLine
 from returns.choices import OPEN_OR_DONE, ReturnMethod, ReturnReason, ReturnStatus
 from returns.models import ReturnLine, ReturnRequest
@@ -48,25 +51,6 @@ class ReturnTransitionRefused(TransitionRefused):
 
 
 # --- building blocks ---------------------------------------------------------------------------
-
-
-def _require_perm(actor, perm: str, action: str) -> None:
-    if actor is None or not actor.has_perm(perm):
-        raise PermissionDeniedError(
-            _("You do not have permission to %(action)s.") % {"action": action},
-            code="permission_denied",
-            extra={"permission": perm},
-        )
-
-
-def _lock_order(order: Order | int) -> Order:
-    pk = order.pk if isinstance(order, Order) else order
-    try:
-        locked = Order.objects.select_for_update(of=("self",)).select_related("customer").get(pk=pk)
-    except Order.DoesNotExist:
-        raise NotFoundError(_("Order not found."), code="order_not_found") from None
-    set_order(locked.number)
-    return locked
 
 
 def _resolve(request: ReturnRequest | int | str) -> int:
@@ -85,7 +69,7 @@ def _lock_request(request: ReturnRequest | int | str) -> ReturnRequest:
     """The order first, then the return (the fixed lock order)."""
     pk = _resolve(request)
     order_id = ReturnRequest.objects.filter(pk=pk).values_list("order_id", flat=True).get()
-    _lock_order(order_id)
+    order_lock(order_id)
     return ReturnRequest.objects.select_for_update(of=("self",)).select_related("order", "restock_location").get(pk=pk)
 
 
@@ -271,8 +255,13 @@ def return_request(
     or already returned, the legal withdrawal window (from the delivery of the line's parcel) and
     the product's eligibility (custom-made, perishable, hygiene-sealed, not returnable).
     """
-    _require_perm(actor, "returns.add_returnrequest", _("request returns"))
-    order = _lock_order(order)
+    require_perm(
+        actor,
+        "returns.add_returnrequest",
+        "request returns",
+        message=_("You do not have permission to %(action)s.") % {"action": _("request returns")},
+    )
+    order = order_lock(order)
     errors: dict[str, list[str]] = {}
     if reason not in ReturnReason.values:
         errors["reason"] = [_("One of: %(values)s.") % {"values": ", ".join(ReturnReason.values)}]
@@ -286,13 +275,8 @@ def return_request(
     elif len(lines) > MAX_LINES:
         errors["lines"] = [_("At most %(n)d lines.") % {"n": MAX_LINES}]
         lines = []
-    order_lines = {
-        line.pk: line
-        for line in OrderLine.objects.select_for_update(of=("self",))
-        .filter(order=order)
-        .select_related("product")
-        .order_by("pk")
-    }
+    order_lines = {line.pk: line for line in order_lines_lock(order)}
+    prefetch_related_objects(list(order_lines.values()), "product")
     returned = quantities_returned(order_lines)
     now = timezone.now()
     clean: list[tuple[OrderLine, int, str, Product | None]] = []
@@ -661,17 +645,8 @@ def _credit_and_refund(return_request: ReturnRequest, accepted_lines: list[Retur
 
     One credit note per invoice that billed the lines (the order is invoiced first when it was not),
     and one refund request per credit note: to the original payment method, or to store credit.
-    Does nothing (a warning) while billing's services are not there yet.
     """
     if not accepted_lines:
-        return {}
-    try:
-        from billing.models import InvoiceLine
-        from billing.services import invoices, refunds
-    except ImportError:
-        logger.warning(
-            "billing services not available: return not credited or refunded", extra={"rma": return_request.number}
-        )
         return {}
     order = return_request.order
     wanted = {line.order_line_id: line.quantity_resellable for line in accepted_lines}

@@ -63,8 +63,6 @@ def register(provider: PaymentProvider) -> PaymentProvider:
 
 
 def get_provider(code: str) -> PaymentProvider:
-    from billing.providers import sandbox  # noqa: F401 (registers the offline sandbox)
-
     try:
         return _REGISTRY[code]
     except KeyError:
@@ -72,6 +70,4 @@ def get_provider(code: str) -> PaymentProvider:
 
 
 def provider_codes() -> list[str]:
-    from billing.providers import sandbox  # noqa: F401
-
     return sorted(_REGISTRY)

@@ -15,11 +15,13 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from simple_history.utils import bulk_update_with_history
 
-from billing.models import Refund, StoreCreditEntry, Voucher, VoucherEntry
-from oms.core.errors import NotFoundError, PermissionDeniedError, ValidationError
+from billing.models import BillingPolicy, Refund, StoreCreditEntry, Voucher, VoucherEntry
+from oms.core.errors import NotFoundError, ValidationError
 from oms.core.history import stamp
 from oms.core.money import ZERO, quantize
+from oms.core.permissions import require_perm
 from orders.models import Customer, Order
 
 STORE_CREDIT = "store_credit"
@@ -27,13 +29,6 @@ VOUCHER = "voucher"
 INTAKE_METHODS = (STORE_CREDIT, VOUCHER)
 # No 0/O, 1/I/L: codes are read out over the phone.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-
-
-def _require_perm(actor, perm: str, action: str) -> None:
-    if actor is None or not actor.has_perm(perm):
-        raise PermissionDeniedError(
-            f"You do not have permission to {action}.", code="permission_denied", extra={"permission": perm}
-        )
 
 
 def _positive(amount, currency: str, field: str = "amount") -> Decimal:
@@ -82,7 +77,7 @@ def store_credit_use(
     *, customer: Customer | int, currency: str, amount, order: Order, actor, note: str = ""
 ) -> StoreCreditEntry:
     """Spend store credit on an order (the right to place the order is the right to spend it)."""
-    _require_perm(actor, "orders.import_order", "pay orders with store credit")
+    require_perm(actor, "orders.import_order", "pay orders with store credit")
     customer_id = customer.pk if isinstance(customer, Customer) else customer
     value = _positive(amount, currency, "payment.amount")
     # The customer row serializes spending of one customer's balance.
@@ -153,7 +148,7 @@ def voucher_redeem(
     *, code: str, amount, order: Order, actor, customer: Customer | None = None, field: str = "payment.code"
 ) -> VoucherEntry:
     """Spend (part of) a voucher on an order: its currency, owner and expiry are checked."""
-    _require_perm(actor, "orders.import_order", "pay orders with a voucher")
+    require_perm(actor, "orders.import_order", "pay orders with a voucher")
     code = (code or "").strip().upper()
     voucher = Voucher.objects.select_for_update().filter(code=code).first() if code else None
     if voucher is None:
@@ -217,10 +212,6 @@ def credits_merge_customers(*, keep: Customer, merged: list[Customer], actor, re
     customers): each merged record's store-credit balance moves to `keep` as a pair of ledger
     entries (the ledger is never rewritten), its vouchers and, when `keep` has none, its billing
     policy follow it. Returns what moved."""
-    from simple_history.utils import bulk_update_with_history
-
-    from billing.models import BillingPolicy
-
     moved = {"store_credit": [], "vouchers": [], "billing_policy": None}
     note = f"Customer merged: {reason}"[:255]
     for customer in merged:

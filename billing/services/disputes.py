@@ -16,28 +16,25 @@ from django.db.models import Prefetch
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from billing.models import CreditNote, Dispute, DisputeStatus, Invoice, Payment
-from fulfillment.documents import address_lines, page_counter_css, render_pdf
+from billing.models import CreditNote, Dispute, DisputeStatus, Invoice, Payment, PaymentStatus
 from fulfillment.models import Shipment, ShipmentLine, TrackingUpdate
 from integrations.models import Notification
+from integrations.services import notification_render
 from oms.core.actors import get_system_user
-from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from oms.core.documents import address_lines, page_counter_css, render_pdf
+from oms.core.errors import ConflictError, NotFoundError, ValidationError
 from oms.core.history import stamp
 from oms.core.logging import set_order
 from oms.core.money import quantize, to_decimal
+from oms.core.permissions import require_perm
 from orders.choices import OrderEventType
 from orders.events import event_record
+from orders.locks import order_lock
+from orders.services import order_record_refund
 
 DISPUTE_OPENED = OrderEventType.DISPUTE_OPENED
 EVIDENCE_PACK_GENERATED = OrderEventType.DISPUTE_EVIDENCE_GENERATED
 EVIDENCE_TEMPLATE = "billing/disputes/evidence_pack.html"
-
-
-def _require_perm(actor, perm: str, action: str) -> None:
-    if actor is None or not actor.has_perm(perm):
-        raise PermissionDeniedError(
-            f"You do not have permission to {action}.", code="permission_denied", extra={"permission": perm}
-        )
 
 
 @transaction.atomic
@@ -53,7 +50,7 @@ def dispute_open(
     """Record a dispute once per (payment, provider reference): a provider repeating itself changes
     nothing. Returns (dispute, created). Automation (provider events) acts as the system user."""
     actor = actor or get_system_user()
-    _require_perm(actor, "billing.add_dispute", "record disputes")
+    require_perm(actor, "billing.add_dispute", "record disputes")
     payment = Payment.objects.select_related("order").filter(pk=getattr(payment, "pk", payment)).first()
     if payment is None:
         raise NotFoundError("Payment not found.", code="payment_not_found")
@@ -112,8 +109,6 @@ def _message_text(notification: Notification) -> tuple[str, str]:
     """(subject, body) as the customer got it, or as it will read for one not yet sent."""
     if notification.body:
         return notification.subject, notification.body
-    from integrations.services import notification_render
-
     try:
         subject, text, _html = notification_render(notification)
     except Exception:  # noqa: BLE001 - an unknown kind or a broken template: show what is stored
@@ -163,7 +158,7 @@ def evidence_pack_pdf(dispute: Dispute) -> bytes:
 
 def dispute_evidence_pack(*, dispute: Dispute | int, actor) -> bytes:
     """Render the evidence pack, store it on the dispute and return it."""
-    _require_perm(actor, "billing.change_dispute", "prepare dispute evidence")
+    require_perm(actor, "billing.change_dispute", "prepare dispute evidence")
     dispute_id = getattr(dispute, "pk", dispute)
     current = Dispute.objects.select_related("order", "payment").filter(pk=dispute_id).first()
     if current is None:
@@ -216,14 +211,10 @@ def _lock_dispute(dispute) -> Dispute:
     order_id = Dispute.objects.filter(pk=dispute_id).values_list("order_id", flat=True).first()
     if order_id is None:
         raise NotFoundError("Dispute not found.", code="dispute_not_found")
-    from orders.models import Order
-
     # The project's lock order: the order, then its payments, then the dispute.
-    Order.objects.select_for_update(of=("self",)).filter(pk=order_id).first()
+    order_lock(order_id)
     list(Payment.objects.select_for_update().filter(order_id=order_id).order_by("pk"))
-    locked = Dispute.objects.select_for_update(of=("self",)).select_related("order", "payment").get(pk=dispute_id)
-    set_order(locked.order.number)
-    return locked
+    return Dispute.objects.select_for_update(of=("self",)).select_related("order", "payment").get(pk=dispute_id)
 
 
 def _dispute_payload(dispute: Dispute, **extra) -> dict:
@@ -240,7 +231,7 @@ def _dispute_payload(dispute: Dispute, **extra) -> dict:
 @transaction.atomic
 def dispute_submit_evidence(*, dispute: Dispute | int, actor, note: str = "") -> Dispute:
     """Open → evidence submitted, once the evidence pack was generated. Submitting again is a no-op."""
-    _require_perm(actor, "billing.change_dispute", "submit dispute evidence")
+    require_perm(actor, "billing.change_dispute", "submit dispute evidence")
     dispute = _lock_dispute(dispute)
     if dispute.status == DisputeStatus.EVIDENCE_SUBMITTED:
         return dispute
@@ -268,9 +259,6 @@ def dispute_submit_evidence(*, dispute: Dispute | int, actor, note: str = "") ->
 def _record_chargeback(dispute: Dispute, *, actor) -> Decimal:
     """The disputed amount counts as refunded on the payment and the order (never above captured,
     nor above what the order still counts as paid). Returns the amount counted."""
-    from billing.models import PaymentStatus
-    from orders.services import order_record_refund
-
     payment = Payment.objects.select_for_update().get(pk=dispute.payment_id)
     order = dispute.order
     order.refresh_from_db(fields=["amount_paid", "amount_refunded"])
@@ -299,7 +287,7 @@ def dispute_close(*, dispute: Dispute | int, actor, won: bool, note: str = "") -
     """The provider's verdict. Won: no money moves. Lost: the chargeback counts as refunded on the
     payment and the order (the same bookkeeping as a processed refund), never above what was captured.
     Closing a dispute again with the same outcome is a no-op; with the other one it is refused."""
-    _require_perm(actor, "billing.change_dispute", "close disputes")
+    require_perm(actor, "billing.change_dispute", "close disputes")
     dispute = _lock_dispute(dispute)
     target = DisputeStatus.WON if won else DisputeStatus.LOST
     if dispute.status == target:

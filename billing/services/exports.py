@@ -28,7 +28,8 @@ from billing.exports.reconciliation import reconciliation_csv
 from billing.exports.tasks import export_run_task
 from billing.exports.xlsx import write_documents_xlsx
 from billing.models import Export, ExportKind
-from oms.core.errors import ConflictError, PermissionDeniedError, ValidationError
+from oms.core.errors import ConflictError, ValidationError
+from oms.core.permissions import require_perm
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +51,6 @@ CONTENT_TYPES = {
     ExportKind.FEC: "text/tab-separated-values; charset=utf-8",
     ExportKind.RECONCILIATION: "text/csv; charset=utf-8",
 }
-
-
-def _require_perm(actor) -> None:
-    if actor is None or not actor.has_perm(PERMISSION):
-        raise PermissionDeniedError(
-            "You do not have permission to export invoices.", code="permission_denied", extra={"permission": PERMISSION}
-        )
 
 
 def _accounting() -> dict:
@@ -154,7 +148,7 @@ def _xlsx_chunks(period_start, period_end, channel) -> Iterator[bytes]:
 
 def export_stream(*, kind, period_start, period_end, channel=None, actor) -> StreamedExport:
     """A small export as a stream of bytes for an HTTP response (refused above OMS_EXPORT_STREAM_ROWS)."""
-    _require_perm(actor)
+    require_perm(actor, PERMISSION, "export invoices")
     _validate(kind, period_start, period_end)
     size = export_size(kind=kind, period_start=period_start, period_end=period_end, channel=channel)
     if size > settings.OMS_EXPORT_STREAM_ROWS:
@@ -186,7 +180,7 @@ def _encoded(prefix: list[str], lines: Iterator[str], encoding: str) -> Iterator
 @transaction.atomic
 def export_request(*, kind, period_start, period_end, channel=None, actor) -> Export:
     """Record a background export; a Celery task writes it after commit (the cockpit polls its progress)."""
-    _require_perm(actor)
+    require_perm(actor, PERMISSION, "export invoices")
     _validate(kind, period_start, period_end)
     export = Export(
         kind=kind,

@@ -1,7 +1,8 @@
 """Invoices and credit notes: issued once, numbered without gaps, never edited.
 
 - An invoice snapshots what it bills (lines, discounts, tax per line and per rate, seller and buyer)
-  and is never updated: this module has no update service, and corrections are credit notes.
+  and is never updated: this module has no update service, corrections are credit notes, and
+  `billing.guards` refuses any save of an issued document.
 - Numbers come from `next_gapless` (a counter row locked until the issuing transaction commits): a
   rolled-back issue gives its number back, concurrent issues get consecutive numbers. The number is
   drawn last, so the counter is held only for the inserts.
@@ -21,7 +22,6 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce
-from django.db.models.signals import pre_save
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
@@ -37,12 +37,13 @@ from billing.models import (
     RefundReason,
 )
 from fulfillment.models import Shipment, ShipmentLine
-from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
-from oms.core.logging import set_order
+from oms.core.errors import ConflictError, NotFoundError, ValidationError
 from oms.core.money import ZERO, quantize, to_decimal
 from oms.core.numbering import format_number, next_gapless
+from oms.core.permissions import require_perm
 from orders.choices import OrderStatus
 from orders.events import event_record
+from orders.locks import order_lines_lock, order_lock
 from orders.models import Order, OrderLine
 from orders.pricing import line_amounts, split_amount
 
@@ -65,43 +66,6 @@ MONEY_OUTPUT = DecimalField(max_digits=14, decimal_places=4)
 
 class InvoiceConflict(ConflictError):
     default_code = "invoice_conflict"
-
-
-def _require_perm(actor, perm: str, action: str) -> None:
-    if actor is None or not actor.has_perm(perm):
-        raise PermissionDeniedError(
-            f"You do not have permission to {action}.", code="permission_denied", extra={"permission": perm}
-        )
-
-
-def _lock_order(order: Order | int) -> Order:
-    pk = order.pk if isinstance(order, Order) else order
-    try:
-        locked = Order.objects.select_for_update(of=("self",)).select_related("channel", "customer").get(pk=pk)
-    except Order.DoesNotExist:
-        raise NotFoundError("Order not found.", code="order_not_found") from None
-    set_order(locked.number)
-    return locked
-
-
-# --- immutability ------------------------------------------------------------------------------------
-
-IMMUTABLE_MODELS = (Invoice, InvoiceLine, InvoiceTax, CreditNote, CreditNoteLine)
-
-
-def _refuse_update(sender, instance, raw=False, **kwargs) -> None:
-    """An issued document is never saved again: corrections are credit notes. (Inserts pass; this
-    module has no update path, and the cockpit is read-only.)"""
-    if raw or instance._state.adding:
-        return
-    raise ConflictError(
-        f"{sender._meta.verbose_name.capitalize()} {instance} is issued and cannot be changed: issue a credit note.",
-        code="document_immutable",
-    )
-
-
-for _model in IMMUTABLE_MODELS:
-    pre_save.connect(_refuse_update, sender=_model, dispatch_uid=f"billing_immutable_{_model._meta.model_name}")
 
 
 # --- policy and payment terms ----------------------------------------------------------------------
@@ -251,8 +215,8 @@ def invoice_issue(*, order: Order | int, actor, shipment: Shipment | int | None 
     shipment, the units the parcel shipped (and, without a parcel, all shipped units). The shipping
     fee goes on the order's first invoice. Totals are the sums of the lines, each rounded half-up.
     """
-    _require_perm(actor, "billing.issue_invoice", "issue invoices")
-    order = _lock_order(order)
+    require_perm(actor, "billing.issue_invoice", "issue invoices")
+    order = order_lock(order)
     if order.status not in INVOICEABLE_STATUSES:
         raise InvoiceConflict(
             f"Cannot invoice order {order.number}: it is {order.get_status_display().lower()}.",
@@ -273,7 +237,7 @@ def invoice_issue(*, order: Order | int, actor, shipment: Shipment | int | None 
         if Invoice.objects.filter(order=order, shipment=shipment).exists():
             raise InvoiceConflict(f"Shipment {shipment.number} is already invoiced.", code="already_invoiced")
     trigger, terms = billing_policy_for(order)
-    lines = list(OrderLine.objects.select_for_update().filter(order=order).order_by("pk"))
+    lines = order_lines_lock(order)
     invoiced = _invoiced_by_line(order)
     quantities = _quantities_to_invoice(order, lines=lines, shipment=shipment, trigger=trigger, invoiced=invoiced)
     first_invoice = not Invoice.objects.filter(order=order).exists()
@@ -500,7 +464,7 @@ def credit_note_issue(
     ({invoice line id: quantity}), or an amount (gross; a goodwill gesture or a compensation, spread
     over the invoice's tax rates pro rata). Never above what is left of the invoice, also when two
     are issued at once (the invoice row is locked while what is left is read)."""
-    _require_perm(actor, "billing.issue_creditnote", "issue credit notes")
+    require_perm(actor, "billing.issue_creditnote", "issue credit notes")
     if reason not in CREDIT_NOTE_REASONS:
         raise ValidationError(
             "Unknown reason.", code="invalid_reason", fields={"reason": [f"One of: {', '.join(CREDIT_NOTE_REASONS)}."]}
@@ -512,7 +476,7 @@ def credit_note_issue(
     if not isinstance(note, str) or len(note) > 5000:
         raise ValidationError("The note is too long.", fields={"note": ["At most 5000 characters."]})
     invoice_id = _invoice_id(invoice)
-    order = _lock_order(Invoice.objects.filter(pk=invoice_id).values_list("order_id", flat=True).get())
+    order = order_lock(Invoice.objects.filter(pk=invoice_id).values_list("order_id", flat=True).get())
     invoice = Invoice.objects.select_for_update().select_related("order").get(pk=invoice_id)
     remaining = invoice_remaining(invoice)
     if remaining <= 0:

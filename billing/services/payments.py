@@ -14,14 +14,17 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.models import Payment, PaymentEvent, PaymentStatus, Refund
+from billing.models import Dispute, Payment, PaymentEvent, PaymentStatus, Refund
 from billing.providers.base import ProviderEvent, get_provider
-from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from billing.services.disputes import dispute_close, dispute_open
+from oms.core.actors import get_system_user
+from oms.core.errors import ConflictError, NotFoundError, ValidationError
 from oms.core.history import stamp
-from oms.core.logging import set_order
 from oms.core.money import quantize, to_decimal
+from oms.core.permissions import require_perm
 from orders import services as orders
 from orders.events import event_record
+from orders.locks import order_lock
 from orders.models import Order
 
 logger = logging.getLogger(__name__)
@@ -33,30 +36,13 @@ EVENT_PAYMENT_REFUNDED_AT_PROVIDER = "payment_refunded"
 DISPUTE_RESPONSE_DAYS = 7
 
 
-def _require_perm(actor, perm: str, action: str) -> None:
-    if actor is None or not actor.has_perm(perm):
-        raise PermissionDeniedError(
-            f"You do not have permission to {action}.", code="permission_denied", extra={"permission": perm}
-        )
-
-
-def _lock_order(order: Order | int) -> Order:
-    pk = order.pk if isinstance(order, Order) else order
-    try:
-        locked = Order.objects.select_for_update(of=("self",)).select_related("channel", "customer").get(pk=pk)
-    except Order.DoesNotExist:
-        raise NotFoundError("Order not found.", code="order_not_found") from None
-    set_order(locked.number)
-    return locked
-
-
 def _lock_payment(payment: Payment | int) -> tuple[Order, Payment]:
     """The payment's order, then the payment (the project's lock order)."""
     pk = payment.pk if isinstance(payment, Payment) else payment
     order_id = Payment.objects.filter(pk=pk).values_list("order_id", flat=True).first()
     if order_id is None:
         raise NotFoundError("Payment not found.", code="payment_not_found")
-    order = _lock_order(order_id)
+    order = order_lock(order_id)
     return order, Payment.objects.select_for_update().get(pk=pk)
 
 
@@ -137,8 +123,8 @@ def payment_record(
     Idempotent by (provider, reference): recording the same payment again returns the first row
     and counts nothing twice. The order is confirmed once covered (orders.services.order_mark_paid).
     """
-    _require_perm(actor, "orders.record_payment_order", "record payments")
-    order = _lock_order(order)
+    require_perm(actor, "orders.record_payment_order", "record payments")
+    order = order_lock(order)
     method = _clean_text(method, field="method", max_length=40, required=False)
     provider = _clean_text(provider, field="provider", max_length=40)
     provider_reference = _clean_text(provider_reference, field="provider_reference", max_length=128)
@@ -198,7 +184,7 @@ def payment_intake_record(*, order: Order, actor, payment: dict) -> Payment | No
 def payments_backfill_for_order(*, order: Order | int, actor) -> Payment | None:
     """A Payment row for an order recorded before payments had rows (from its payment fields)."""
     with transaction.atomic():
-        order = _lock_order(order)
+        order = order_lock(order)
         if order.payments.exists() or (order.amount_paid <= 0 and order.amount_authorized <= 0):
             return None
         return payment_intake_record(
@@ -215,7 +201,7 @@ def payments_backfill_for_order(*, order: Order | int, actor) -> Payment | None:
 @transaction.atomic
 def payment_capture(*, payment: Payment | int, actor, amount=None, reason: str = "") -> Payment:
     """Capture an authorization (all of what is left by default); the order counts it paid."""
-    _require_perm(actor, "orders.record_payment_order", "capture payments")
+    require_perm(actor, "orders.record_payment_order", "capture payments")
     order, payment = _lock_payment(payment)
     if payment.status != PaymentStatus.AUTHORIZED:
         raise ConflictError(
@@ -252,7 +238,7 @@ def payment_capture(*, payment: Payment | int, actor, amount=None, reason: str =
 @transaction.atomic
 def payment_fail(*, payment: Payment | int, actor, reason: str = "") -> Payment:
     """An authorization that failed or was declined (nothing was captured)."""
-    _require_perm(actor, "orders.record_payment_order", "record payment failures")
+    require_perm(actor, "orders.record_payment_order", "record payment failures")
     order, payment = _lock_payment(payment)
     if payment.status == PaymentStatus.FAILED:
         return payment
@@ -285,7 +271,7 @@ def payment_event_receive(*, provider: str, payload, actor) -> tuple[PaymentEven
     Returns (event, applied): a replay returns the stored event and False, and changes nothing.
     An event about a payment we do not know, with no order to attach it to, is kept unapplied.
     """
-    _require_perm(actor, "billing.add_paymentevent", "receive payment events")
+    require_perm(actor, "billing.add_paymentevent", "receive payment events")
     adapter = get_provider(provider)
     event = adapter.parse_event(payload)
     row = PaymentEvent(
@@ -392,8 +378,6 @@ def _apply_refund(order: Order, payment: Payment, event: ProviderEvent, *, actor
 def _apply_dispute(order: Order, payment: Payment, event: ProviderEvent, *, actor) -> Payment:
     """A chargeback: recorded once per (payment, dispute reference) by the disputes service, acting
     as the system user (automation), with the provider's deadline or a week."""
-    from billing.services.disputes import dispute_open
-
     dispute_open(
         payment=payment,
         provider_reference=event.dispute_reference or event.event_id,
@@ -407,10 +391,6 @@ def _apply_dispute(order: Order, payment: Payment, event: ProviderEvent, *, acto
 def _apply_dispute_outcome(payment: Payment, event: ProviderEvent) -> Payment:
     """The provider's verdict on a dispute of this payment, applied by the disputes service as the
     system user. A dispute we never heard of is recorded first (its deadline already past)."""
-    from billing.models import Dispute
-    from billing.services.disputes import dispute_close, dispute_open
-    from oms.core.actors import get_system_user
-
     reference = event.dispute_reference or event.event_id
     dispute = Dispute.objects.filter(payment=payment, provider_reference=reference[:128]).first()
     if dispute is None:

@@ -3,9 +3,9 @@
 The rules every entry point (cockpit, API, command, returns, seller cancellation) goes through:
 
 - `refund_request`: billing.request_refund; the amount is positive and, with every refund of the
-  order still open or processed, never above what was captured on the order's payments. The
-  order's Payment rows are locked FOR UPDATE first, so two requests at the same moment are checked
-  one after the other (the second sees the first).
+  order still open or processed, never above what was captured on the order's payments. The order
+  and then its Payment rows are locked FOR UPDATE first, so two requests at the same moment are
+  checked one after the other (the second sees the first).
 - `refund_approve`: billing.approve_refund; the approver is never the requester (the database also
   refuses it), and above settings.OMS_REFUND_SECOND_APPROVER_ABOVE the approver also holds
   billing.approve_large_refund.
@@ -17,8 +17,7 @@ The rules every entry point (cockpit, API, command, returns, seller cancellation
 A compensation paid as a voucher is a gift, not money back: it is not counted against what was
 captured, does not change the order's refunded amount and is not credited on an invoice.
 
-Lock order (after the project's order → lines → stock → shipments): the order, then its payments
-(by id), then the refund.
+Lock order (the project's, oms.core.locks): the order, then its payments (by id), then the refund.
 """
 
 from dataclasses import dataclass
@@ -31,14 +30,20 @@ from django.utils import timezone
 
 from billing.models import CreditNote, Invoice, Payment, PaymentStatus, Refund, RefundMethod, RefundReason, RefundStatus
 from billing.providers.base import get_provider
+from billing.services.credits import store_credit_add, voucher_issue
+from billing.services.invoices import credit_note_issue
+from integrations.services import notification_queue
 from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from oms.core.history import stamp
 from oms.core.logging import set_order
 from oms.core.money import ZERO, quantize, to_decimal
 from oms.core.numbering import format_number, next_unique
-from orders.choices import OrderEventType, OrderStatus
+from oms.core.permissions import require_perm
+from orders.choices import CancelReason, OrderEventType, OrderStatus
 from orders.events import event_record
+from orders.locks import order_lock
 from orders.models import Order
+from orders.services import order_cancel_lines, order_record_refund
 
 # Order event types of the refund's life (integrations hear them as `order.<type>`).
 REFUND_REQUESTED = OrderEventType.REFUND_REQUESTED
@@ -59,13 +64,6 @@ class RefundRefused(ConflictError):
 
 
 # --- building blocks ---------------------------------------------------------------------------
-
-
-def _require_perm(actor, perm: str, action: str) -> None:
-    if actor is None or not actor.has_perm(perm):
-        raise PermissionDeniedError(
-            f"You do not have permission to {action}.", code="permission_denied", extra={"permission": perm}
-        )
 
 
 def is_gift(refund: Refund) -> bool:
@@ -93,12 +91,6 @@ def _order(order: Order | int | str) -> Order:
     if found is None:
         raise NotFoundError("Order not found.", code="order_not_found")
     return found
-
-
-def _lock_order(order_id: int) -> Order:
-    order = Order.objects.select_for_update(of=("self",)).select_related("customer").get(pk=order_id)
-    set_order(order.number)
-    return order
 
 
 def _lock_payments(order_id: int) -> list[Payment]:
@@ -191,7 +183,7 @@ def refund_request(
     credit_note: CreditNote | None = None,
     note: str = "",
 ) -> Refund:
-    _require_perm(actor, "billing.request_refund", "request refunds")
+    require_perm(actor, "billing.request_refund", "request refunds")
     order = _order(order)
     errors: dict[str, list[str]] = {}
     if reason not in RefundReason.values:
@@ -214,9 +206,10 @@ def refund_request(
     if errors:
         raise ValidationError("The refund is not valid.", code="invalid_refund", fields=errors)
 
-    # Serializes concurrent requests on one order: the second waits here and then sees the first.
+    # The order, then its payments (the project's lock order): a second request on the same order
+    # waits here and then sees the first.
+    order = order_lock(order)
     payments = _lock_payments(order.pk)
-    set_order(order.number)
     gift = reason == RefundReason.COMPENSATION and method == RefundMethod.VOUCHER
     payment = None
     if not gift:
@@ -292,7 +285,7 @@ def refund_can_approve(refund: Refund, actor) -> tuple[bool, str]:
 
 @transaction.atomic
 def refund_approve(*, refund: Refund | int | str, actor, note: str = "") -> Refund:
-    _require_perm(actor, "billing.approve_refund", "approve refunds")
+    require_perm(actor, "billing.approve_refund", "approve refunds")
     refund = _lock_refund(_refund_id(refund))
     if refund.requested_by_id == actor.pk:
         raise PermissionDeniedError(
@@ -369,8 +362,6 @@ def _credit_note_for(refund: Refund, *, actor) -> CreditNote | None:
     invoice = _invoice_to_credit(refund.order, refund.amount)
     if invoice is None:
         return None
-    from billing.services.invoices import credit_note_issue  # billing's invoices, written alongside
-
     return credit_note_issue(
         invoice=invoice, actor=actor, reason=refund.reason, amount=refund.amount, note=f"{refund.number} {refund.note}"
     )
@@ -379,12 +370,12 @@ def _credit_note_for(refund: Refund, *, actor) -> CreditNote | None:
 @transaction.atomic
 def refund_process(*, refund: Refund | int | str, actor) -> Refund:
     """Pay an approved refund out (or retry a failed one). A processed refund is returned unchanged."""
-    _require_perm(actor, "billing.approve_refund", "process refunds")
+    require_perm(actor, "billing.approve_refund", "process refunds")
     refund_id = _refund_id(refund)
     order_id = Refund.objects.filter(pk=refund_id).values_list("order_id", flat=True).first()
     if order_id is None:
         raise NotFoundError("Refund not found.", code="refund_not_found")
-    order = _lock_order(order_id)
+    order = order_lock(order_id)
     payments = {p.pk: p for p in _lock_payments(order_id)}
     refund = _lock_refund(refund_id)
     if refund.status == RefundStatus.PROCESSED:
@@ -398,7 +389,7 @@ def refund_process(*, refund: Refund | int | str, actor) -> Refund:
     refund.order = order
     if not refund.credit_note_id and not is_gift(refund) and Invoice.objects.filter(order=order).exists():
         # Checked before any money moves: the credit note is issued after the payout, as this actor.
-        _require_perm(actor, "billing.issue_creditnote", "issue the refund's credit note")
+        require_perm(actor, "billing.issue_creditnote", "issue the refund's credit note")
     fields = ["status", "processed_at", "provider_reference", "failure_reason", "credit_note"]
     if refund.method == RefundMethod.ORIGINAL:
         payment = payments.get(refund.payment_id)
@@ -427,8 +418,6 @@ def refund_process(*, refund: Refund | int | str, actor) -> Refund:
         refund.provider_reference = _to_ledger(refund, order, method=refund.method, actor=actor)
     refund.credit_note = _credit_note_for(refund, actor=actor)
     if not is_gift(refund):
-        from orders.services import order_record_refund
-
         order_record_refund(order=order, actor=actor, amount=refund.amount, reference=refund.number)
     refund.status = RefundStatus.PROCESSED
     refund.processed_at = timezone.now()
@@ -449,8 +438,6 @@ def refund_process(*, refund: Refund | int | str, actor) -> Refund:
 
 def _to_ledger(refund: Refund, order: Order, *, method: str, actor) -> str:
     """Credit the customer's store credit, or issue a voucher; returns the reference to keep."""
-    from billing.services.credits import store_credit_add, voucher_issue
-
     if method == RefundMethod.STORE_CREDIT:
         entry = store_credit_add(
             customer=order.customer,
@@ -507,10 +494,7 @@ def seller_cancel_lines(
     service), their price is requested back to the original payment (the shipping fee too when
     nothing is left to ship), a compensation voucher is requested on top when given, and the
     customer is told. Nothing is approved here: the refunds wait in the finance queue."""
-    _require_perm(actor, "billing.request_refund", "cancel paid items and refund them")
-    from orders.choices import CancelReason
-    from orders.services import order_cancel_lines
-
+    require_perm(actor, "billing.request_refund", "cancel paid items and refund them")
     order = _order(order)
     if order.amount_paid <= 0:
         raise RefundRefused(
@@ -565,8 +549,6 @@ def seller_cancel_lines(
             method=RefundMethod.VOUCHER,
             note=reason or "Compensation for canceled items",
         )
-    from integrations.services import notification_queue
-
     notification_queue(
         kind=SELLER_CANCELLATION_NOTIFICATION,
         recipient=order.email,

@@ -4,6 +4,7 @@ import datetime
 
 from django.utils import timezone
 
+from billing.services.payments import payments_backfill_for_order
 from fulfillment import services as fulfillment
 from fulfillment.models import Shipment
 from fulfillment.tests.fixtures import prepared_order
@@ -46,21 +47,8 @@ def delivered_order(world, *, deliver_parcels=True, **overrides):
 
 
 def _backfill_payment(order) -> None:
-    # While the intake does not write Payment rows yet, billing refunds need one (when billing is there).
-    try:
-        from billing.services.payments import payments_backfill_for_order
-    except ImportError:
-        return
+    # Billing refunds need a Payment row; an order reached without one gets it from its payment fields.
     payments_backfill_for_order(order=order, actor=get_system_user())
-
-
-def billing_available() -> bool:
-    try:
-        import billing.services.invoices  # noqa: F401
-        import billing.services.refunds  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def lines_by_sku(order):

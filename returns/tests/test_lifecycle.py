@@ -2,15 +2,20 @@
 restocked; the states go requested → approved → received → inspected → closed."""
 
 import io
+from decimal import Decimal
 
 import pytest
 from pypdf import PdfReader
 
+from billing.models import CreditNote, Refund
 from inventory.models import StockItem, StockMovement
+from oms.core.errors import PermissionDeniedError
+from orders.identity import customer_merge
+from orders.models import Customer
 from returns import services
 from returns.choices import ReturnStatus
 from returns.models import ReturnRequest
-from returns.tests.fixtures import billing_available, delivered_order, lines_by_sku
+from returns.tests.fixtures import delivered_order, lines_by_sku
 
 pytestmark = pytest.mark.django_db
 
@@ -57,8 +62,7 @@ def test_partial_return_of_two_of_three_lines_restocks_exactly_those_two(world, 
     assert sorted((row.order_line.sku, row.on_hand_delta) for row in ledger) == [("BOOK-1", 1), ("MUG-1", 2)]
     assert {row.actor_id for row in ledger} == {manager.pk}
     assert [line.quantity_restocked for line in request.lines.order_by("order_line__line_number")] == [2, 1]
-    if billing_available():
-        _assert_credited_and_refunded(order, request, {"MUG-1": 2, "BOOK-1": 1})
+    _assert_credited_and_refunded(order, request, {"MUG-1": 2, "BOOK-1": 1})
 
     services.return_close(request=request, actor=manager)
     request.refresh_from_db()
@@ -135,7 +139,7 @@ def test_return_label_is_a_pdf_from_the_customer_to_the_restock_location(world, 
 def test_permission_is_checked_first(world, manager):
     order = delivered_order(world)
     lines = lines_by_sku(order)
-    with pytest.raises(services.PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError):
         services.return_request(
             order=order, actor=world.warehouse, reason="other", lines=[{"line": lines["MUG-1"].pk, "quantity": 1}]
         )
@@ -144,10 +148,6 @@ def test_permission_is_checked_first(world, manager):
 
 def _assert_credited_and_refunded(order, request, quantities: dict[str, int]) -> None:
     """Exactly the accepted units are credited, and the credit is refunded (awaiting approval)."""
-    from decimal import Decimal
-
-    from billing.models import CreditNote, Refund
-
     credit_note = CreditNote.objects.get(order=order)
     assert {line.sku: int(line.quantity) for line in credit_note.lines.all()} == quantities
     refund = Refund.objects.get(order=order)
@@ -166,10 +166,6 @@ def _assert_credited_and_refunded(order, request, quantities: dict[str, int]) ->
 
 
 def test_store_credit_return_is_refunded_to_store_credit(world, manager):
-    if not billing_available():
-        pytest.skip("billing services not there yet")
-    from billing.models import Refund
-
     order = delivered_order(world)
     tee = lines_by_sku(order)["TEE-1"]
     request = services.return_request(
@@ -184,9 +180,6 @@ def test_store_credit_return_is_refunded_to_store_credit(world, manager):
 
 
 def test_a_return_follows_its_customer_into_a_merged_record(world, manager):
-    from orders.identity import customer_merge
-    from orders.models import Customer
-
     order = delivered_order(world)
     request = services.return_request(
         order=order,
