@@ -1,32 +1,32 @@
 """Thin Celery tasks around the billing services, and the hooks that queue them after a commit.
 
-Automatic invoicing: orders.services calls `invoice_when_confirmed` when an order is confirmed,
-fulfillment.services calls `invoice_when_shipped` when a parcel leaves (or is picked up). Each
-queues `invoice_auto` once the change commits; the task issues what the billing policy asks for,
+Automatic invoicing: billing subscribes (BillingConfig.ready) after commit to the hooks
+`order.confirmed` (orders) and `shipment.shipped` (fulfillment, a parcel left or was picked up). Each
+queues `invoice_auto`; the task issues what the billing policy asks for,
 at most once (a redelivered task finds the invoice and does nothing).
 """
 
-import functools
-
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import OperationalError
 
 from billing.exports.tasks import export_run_task  # noqa: F401 (registered with the worker from here)
+from billing.services.invoices import invoice_for_policy
+from fulfillment.models import ShipmentLine
 from oms.core.actors import get_system_user
 from oms.core.logging import set_order
 
 
-def invoice_when_confirmed(order) -> None:
-    """Called in the transaction that confirmed `order`: invoice it after commit (per-order policy)."""
-    if settings.OMS_INVOICE_AUTO and order.status == "confirmed":
-        transaction.on_commit(functools.partial(invoice_auto.delay, order_id=order.pk))
-
-
-def invoice_when_shipped(shipment) -> None:
-    """Called in the transaction that shipped `shipment`: invoice the parcel after commit (per-shipment policy)."""
+def invoice_on_order_confirmed(*, order_id: int, actor_id: int | None) -> None:
+    """After the commit that confirmed the order (hook `order.confirmed`): invoice it (per-order policy)."""
     if settings.OMS_INVOICE_AUTO:
-        transaction.on_commit(functools.partial(invoice_auto.delay, shipment_id=shipment.pk))
+        invoice_auto.delay(order_id=order_id)
+
+
+def invoice_on_shipment_shipped(*, shipment_id: int, actor_id: int | None) -> None:
+    """After the commit that shipped the parcel (hook `shipment.shipped`): invoice it (per-shipment policy)."""
+    if settings.OMS_INVOICE_AUTO:
+        invoice_auto.delay(shipment_id=shipment_id)
 
 
 @shared_task(
@@ -38,9 +38,6 @@ def invoice_when_shipped(shipment) -> None:
 )
 def invoice_auto(*, order_id: int | None = None, shipment_id: int | None = None) -> list[str]:
     """Issue the invoices the policy asks for after a confirmation (order) or a dispatch (shipment)."""
-    from billing.services.invoices import invoice_for_policy
-    from fulfillment.models import ShipmentLine
-
     set_order(None)
     actor = get_system_user()
     if shipment_id is None:

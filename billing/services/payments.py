@@ -16,11 +16,12 @@ from django.utils import timezone
 
 from billing.models import Dispute, Payment, PaymentEvent, PaymentStatus, Refund
 from billing.providers.base import ProviderEvent, get_provider
+from billing.services.credits import intake_payment_debit
 from billing.services.disputes import dispute_close, dispute_open
 from oms.core.actors import get_system_user
 from oms.core.errors import ConflictError, NotFoundError, ValidationError
 from oms.core.history import stamp
-from oms.core.money import quantize, to_decimal
+from oms.core.money import ZERO, quantize, to_decimal
 from oms.core.permissions import require_perm
 from orders import services as orders
 from orders.events import event_record
@@ -408,3 +409,12 @@ def _apply_dispute_outcome(payment: Payment, event: ProviderEvent) -> Payment:
         note=event.reason or f"Provider event {event.event_id}",
     )
     return payment
+
+
+def payments_on_order_placed(*, order: Order, payment: dict, actor) -> None:
+    """Hook `order.placed`, in the intake transaction: store credit or a voucher is debited (or the
+    order refused with a field error), then the payment the order arrived with becomes a row."""
+    amount = payment.get("amount") or ZERO
+    intake_payment_debit(order=order, actor=actor, payment=payment, amount=amount)
+    if amount > 0:
+        payment_intake_record(order=order, actor=actor, payment=payment)
