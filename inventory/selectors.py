@@ -21,6 +21,11 @@ from inventory.models import (
 )
 
 
+def location_choices() -> list[tuple[int, str]]:
+    """(id, name) of every location, in priority order: the cockpit's location filters."""
+    return list(Location.objects.order_by("priority", "code").values_list("pk", "name"))
+
+
 def stock_ledger_drift() -> list[dict]:
     """Stock rows whose counters differ from the sum of their ledger. Empty when all is right."""
     sums = {

@@ -7,8 +7,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from billing.services.refunds import seller_cancel_lines
-from oms.core.admin import OrderPageAction, order_action
-from orders.admin import LineQuantitiesForm
+from oms.core.admin import LineQuantitiesForm, OrderPageAction, order_action
 from orders.choices import OrderStatus
 from orders.models import Order
 

@@ -8,7 +8,9 @@ from django.utils.translation import gettext_lazy as _
 from fulfillment.admin._common import _late_q
 from fulfillment.carriers.registry import CARRIERS
 from fulfillment.models import ShipmentLine, Wave
+from inventory.selectors import location_choices
 from oms.core.admin import (
+    IdChoiceFilter,
     QueueStateFilter,
 )
 from oms.core.numbering import format_number
@@ -92,3 +94,14 @@ def shipment_search_q(term: str) -> Q:
         pk__in=ShipmentLine.objects.filter(order_line__order__in=orders).values("shipment_id")
     )
     return query
+
+
+class LocationFilter(IdChoiceFilter):
+    """Parcels and waves by the location they leave from."""
+
+    title = _("location")
+    parameter_name = "location"
+    lookup = "location_id"
+
+    def options(self):
+        return location_choices()

@@ -34,12 +34,11 @@ from fulfillment.admin._common import (
     _url,
     shipment_badge,
 )
-from fulfillment.admin.filters import CarrierFilter, LateFilter, WaveFilter, shipment_search_q
+from fulfillment.admin.filters import CarrierFilter, LateFilter, LocationFilter, WaveFilter, shipment_search_q
 from fulfillment.admin.shipment_actions import ACTIONS, PicksForm, shipment_available_actions
 from fulfillment.choices import ShipmentKind, ShipmentStatus
 from fulfillment.documents import natural_bin_key
 from fulfillment.models import Shipment, ShipmentLine, ShortPick
-from inventory.admin import ActiveLocationFilter
 from inventory.models import StockItem
 from oms.core.admin import (
     AuditedAdmin,
@@ -72,7 +71,7 @@ class ShipmentAdmin(ReadOnlyAdminMixin, BigListMixin, AuditedAdmin):
     )
     list_display_links = ("number_column",)
     list_filter = (
-        ActiveLocationFilter,
+        LocationFilter,
         "status",
         CarrierFilter,
         "kind",

@@ -33,10 +33,10 @@ from fulfillment.admin._common import (
     _url,
     shipment_badge,
 )
+from fulfillment.admin.filters import LocationFilter
 from fulfillment.carriers.registry import CARRIERS
 from fulfillment.choices import ShipmentStatus, WaveRender
 from fulfillment.models import Shipment, ShipmentLine, Wave
-from inventory.admin import ActiveLocationFilter
 from inventory.models import Location
 from oms.core.admin import (
     AuditedAdmin,
@@ -88,7 +88,7 @@ def _render_state(wave: Wave) -> dict:
 class WaveAdmin(BigListMixin, AuditedAdmin):
     list_title = _("Waves")
     list_display = ("number", "location", "shipments_column", "render_column", "created_by", "created_column")
-    list_filter = (ActiveLocationFilter, "render_status")
+    list_filter = (LocationFilter, "render_status")
     list_select_related = ("location", "created_by")
     search_fields = ("number",)
     search_help_text = _("Wave number.")

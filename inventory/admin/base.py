@@ -13,8 +13,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from inventory.models import Location, Product
-from oms.core.admin import EstimatedCountPaginator, apply_service_error, form_page
+from inventory.models import Product
+from inventory.selectors import location_choices
+from oms.core.admin import EstimatedCountPaginator, IdChoiceFilter, apply_service_error, form_page
 from oms.core.errors import ApplicationError
 
 
@@ -80,23 +81,15 @@ class BigListMixin(TitledListMixin):
     list_per_page = 50
 
 
-class ActiveLocationFilter(admin.SimpleListFilter):
+class ActiveLocationFilter(IdChoiceFilter):
     """Locations by name, for models that reach the location through another row."""
 
     title = _("location")
     parameter_name = "location"
     lookup = "location_id"
 
-    def lookups(self, request, model_admin):
-        return [(str(pk), name) for pk, name in Location.objects.order_by("priority", "code").values_list("pk", "name")]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if not value:
-            return queryset
-        if not value.isdigit():
-            return queryset.none()
-        return queryset.filter(**{self.lookup: int(value)})
+    def options(self):
+        return location_choices()
 
 
 # --- forms that call the services ----------------------------------------------------------------

@@ -11,7 +11,7 @@ from django.utils.translation import ngettext
 from inventory.admin.base import TitledListMixin
 from inventory.models import AllocationConflict, ChannelStockRule, ChannelStockSettings, SourcingStrategy
 from inventory.selectors import sourcing_decision_latest
-from oms.core.admin import AuditedAdmin
+from oms.core.admin import AuditedAdmin, order_panel
 
 
 @admin.register(ChannelStockRule)
@@ -55,6 +55,7 @@ def _date(value: str | None):
         return None
 
 
+@order_panel("sourcing", template="admin/inventory/sourcing_panel.html", position=20)
 def order_sourcing_panel(*, order, user) -> dict | None:
     """What the order page shows under "Sourcing": the latest decision, explained, and conflicts.
 

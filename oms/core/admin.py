@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from babel.numbers import format_currency
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -302,3 +303,94 @@ def order_action(action: OrderPageAction) -> OrderPageAction:
     """Register a contributed order-page button; they follow the order's own, in registration order."""
     ORDER_PAGE_ACTIONS[action.name] = action
     return action
+
+
+# The forms of order-page actions, the order's own and those other apps contribute. A service's field
+# errors land on the field of the same name (`field_for_error`).
+
+ACTION_TEXT_MAX = 5_000  # the services' longest free text (orders.services.MAX_TEXT)
+
+
+def reason_field(*, required: bool, label=None, help_text=""):
+    return forms.CharField(
+        label=label or _("Reason"),
+        required=required,
+        max_length=ACTION_TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=help_text,
+    )
+
+
+class ActionForm(forms.Form):
+    """A form for one order action. Service field errors land on the field of the same name."""
+
+    def __init__(self, *args, order, user, **kwargs):
+        self.order = order
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def field_for_error(self, key: str) -> str | None:
+        return key if key in self.fields else None
+
+
+class LineQuantitiesForm(ActionForm):
+    """One quantity field per order line that still has something to record (`available(line)`)."""
+
+    quantity_label = _("open")
+
+    def available(self, line) -> int:
+        raise NotImplementedError
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.line_fields = []
+        for line in self.order.lines.order_by("line_number"):
+            available = self.available(line)
+            if available <= 0:
+                continue
+            name = f"line_{line.pk}"
+            self.fields[name] = forms.IntegerField(
+                label=f"{line.line_number}. {line.sku} — {line.name}",
+                min_value=0,
+                max_value=available,
+                initial=available,
+                help_text=f"{self.quantity_label}: {available}",
+            )
+            self.line_fields.append(name)
+        self.fields["reference"] = forms.CharField(label=_("Reference"), required=False, max_length=128)
+        self.fields["reason"] = reason_field(required=False)
+
+    def quantities(self) -> dict[int, int]:
+        return {
+            int(name.removeprefix("line_")): self.cleaned_data[name]
+            for name in self.line_fields
+            if self.cleaned_data.get(name)
+        }
+
+    def field_for_error(self, key: str) -> str | None:
+        if key.startswith("quantities."):
+            name = f"line_{key.removeprefix('quantities.')}"
+            return name if name in self.fields else None
+        return super().field_for_error(key)
+
+
+class IdChoiceFilter(admin.SimpleListFilter):
+    """A list filter on a related row's id, for rows that reach it through another table (a parcel's
+    location, a wave's location). Subclasses give `title`, `parameter_name`, `lookup` (the filter
+    path) and `options()` ((id, label) pairs, from their app's selectors)."""
+
+    lookup = ""
+
+    def options(self) -> list[tuple[int, str]]:
+        raise NotImplementedError
+
+    def lookups(self, request, model_admin):
+        return [(str(pk), label) for pk, label in self.options()]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        return queryset.filter(**{self.lookup: int(value)})

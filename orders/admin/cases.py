@@ -1,21 +1,12 @@
-"""The cockpit's case queues, automation rules and SLA policies.
-
-The case list is the queue: a user sees only the kinds and levels of case they work
-(`orders.cases.case_scope_q`), open ones by default, most urgent first. Nothing here writes a case:
-Take, Escalate and Resolve call the services in `orders.cases` with `actor=request.user`; their
-`ApplicationError` becomes a message on the page. Cases are opened by the detectors (or the
-order page's escalation action), never through a generic add form.
+"""The case queues: one list per kind and level, scoped to the teams that work them; the case page with
+take, escalate and resolve; the order page's Cases panel.
 """
-
-import datetime
-from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
-from django.db.models import Count, F, Q
-from django.forms.models import BaseInlineFormSet
+from django.db.models import F, Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -32,13 +23,13 @@ from oms.core.admin import (
     ReadOnlyAdminMixin,
     apply_service_error,
     badge,
+    order_panel,
     short_datetime,
 )
-from oms.core.errors import ApplicationError, ValidationError
-from orders import automation, cases
-from orders.admin_base import OrderRowsAdmin
+from oms.core.errors import ApplicationError
+from orders import cases
 from orders.choices import CASE_TEAMS, CaseDecision, CaseKind, CaseLevel, CaseStatus, CaseTeam, HoldReason, OrderStatus
-from orders.models import AutomationRule, Case, Order, RuleFiring, SlaPolicy
+from orders.models import Case, Order
 from orders.selectors import order_search_q
 
 TEAM_TONES = {
@@ -48,12 +39,16 @@ TEAM_TONES = {
     CaseTeam.FINANCE: "purple",
     CaseTeam.INTEGRATION: "warn",
 }
+
+
 STATUS_TONES = {
     CaseStatus.OPEN: "warn",
     CaseStatus.IN_PROGRESS: "info",
     CaseStatus.ESCALATED: "alert",
     CaseStatus.RESOLVED: "done",
 }
+
+
 # The decisions a person picks when closing a case (the last one is the detectors' own).
 PERSON_DECISIONS = [(value, label) for value, label in CaseDecision.choices if value != CaseDecision.RESOLVED_UPSTREAM]
 
@@ -111,9 +106,6 @@ def readable_pairs(data) -> list[tuple[str, str]]:
     return pairs
 
 
-# --- what a user may do on a case (the services decide; these only choose the buttons) ----------
-
-
 def may_clear_fraud(order, user) -> bool:
     """The order page's and the fraud case's "Clear fraud review" button."""
     return user.has_perm("orders.release_fraud_hold") and (
@@ -149,9 +141,6 @@ def may_resolve(user, case: Case) -> bool:
     )
 
 
-# --- forms ---------------------------------------------------------------------------------------
-
-
 class _ServiceForm(forms.Form):
     def field_for_error(self, key: str) -> str | None:
         return key if key in self.fields else None
@@ -174,9 +163,6 @@ class ResolveForm(_ServiceForm):
         max_length=5000,
         help_text=_("What was done and what it rests on (kept as evidence)."),
     )
-
-
-# --- the queue's filters -------------------------------------------------------------------------
 
 
 class CaseStateFilter(QueueStateFilter):
@@ -263,9 +249,6 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
-# --- cases ---------------------------------------------------------------------------------------
-
-
 def _case_url(case_or_pk, name: str = "orders_case_change") -> str:
     pk = case_or_pk.pk if isinstance(case_or_pk, Case) else case_or_pk
     return reverse(f"admin:{name}", args=[pk])
@@ -299,7 +282,6 @@ class CaseAdmin(ReadOnlyAdminMixin, AuditedAdmin):
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(request, {"title": _("Case queue"), **(extra_context or {})})
 
-    # --- who sees what ---------------------------------------------------------------------------
     def get_queryset(self, request):
         return super().get_queryset(request).filter(cases.case_scope_q(request.user))
 
@@ -335,7 +317,6 @@ class CaseAdmin(ReadOnlyAdminMixin, AuditedAdmin):
             Q(number=term.upper()) | Q(order__in=Order.objects.filter(order_search_q(term)).values("pk"))
         ), False
 
-    # --- columns ---------------------------------------------------------------------------------
     @admin.display(description=_("kind"))
     def kind_column(self, case):
         return kind_badge(case)
@@ -371,7 +352,6 @@ class CaseAdmin(ReadOnlyAdminMixin, AuditedAdmin):
     def due_column(self, case):
         return due_label(case)
 
-    # --- bulk actions ----------------------------------------------------------------------------
     bulk_limit = 200  # "select all" on a queue of thousands is a mistake, not a bulk action
 
     def _run_each(self, request, queryset, run, done) -> None:
@@ -460,7 +440,6 @@ class CaseAdmin(ReadOnlyAdminMixin, AuditedAdmin):
             done=_("Resolved: %(cases)s."),
         )
 
-    # --- the case page ---------------------------------------------------------------------------
     def get_urls(self):
         return [
             path(
@@ -611,6 +590,9 @@ class CaseAdmin(ReadOnlyAdminMixin, AuditedAdmin):
         return TemplateResponse(request, "admin/orders/case/work_form.html", context)
 
 
+# The order page's panels (oms.core.admin.order_panel) come from the app that owns each: fulfillment's
+# Shipments at 10, inventory's Sourcing at 20, orders' Cases at 30.
+@order_panel("cases_panel", template="admin/orders/case/order_panel.html", position=30)
 def order_cases_panel(*, order, user, limit: int = 20) -> dict:
     """The order page's Cases panel: its cases (open first), linked when the user works them."""
     rows = list(
@@ -632,277 +614,3 @@ def order_cases_panel(*, order, user, limit: int = 20) -> dict:
         ],
         "open_count": sum(1 for case in rows if case.is_open),
     }
-
-
-# --- automation rules ----------------------------------------------------------------------------
-
-
-class AutomationRuleForm(forms.ModelForm):
-    class Meta:
-        model = AutomationRule
-        fields = (
-            "name",
-            "description",
-            "is_active",
-            "trigger",
-            "priority",
-            "channels",
-            "min_total",
-            "max_total",
-            "countries",
-            "customer_tags",
-            "skus",
-            "min_risk_score",
-            "include_test_orders",
-            "add_tag",
-            "hold_reason",
-            "case_kind",
-            "case_level",
-            "notify_emails",
-            "risk_score",
-        )
-
-    def field_for_error(self, key: str) -> str | None:
-        return key if key in self.fields else None
-
-    def _post_clean(self):
-        super()._post_clean()  # builds self.instance from the cleaned data
-        if self.errors:
-            return
-        try:
-            automation.rule_clean(self.instance)
-        except ValidationError as exc:
-            apply_service_error(self, exc)
-
-
-class LatestFiringsFormSet(BaseInlineFormSet):
-    """The rule's latest firings only: a busy rule has fired millions of times."""
-
-    shown = 50
-
-    def get_queryset(self):
-        if self.instance.pk is None:
-            return RuleFiring.objects.none()
-        if not hasattr(self, "_latest"):
-            latest = (
-                RuleFiring.objects.filter(rule=self.instance).order_by("-fired_at", "-id").values("pk")[: self.shown]
-            )
-            self._latest = (
-                RuleFiring.objects.filter(pk__in=latest).select_related("order", "event").order_by("-fired_at", "-id")
-            )
-        return self._latest
-
-
-class RuleFiringInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = RuleFiring
-    formset = LatestFiringsFormSet
-    fields = ("fired_column", "order_link", "event_column", "actions_column", "error")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    verbose_name_plural = _("Latest firings")
-
-    @admin.display(description=_("fired"))
-    def fired_column(self, firing):
-        return short_datetime(firing.fired_at)
-
-    @admin.display(description=_("order"))
-    def order_link(self, firing):
-        return format_html(
-            '<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[firing.order_id]), firing.order.number
-        )
-
-    @admin.display(description=_("event"))
-    def event_column(self, firing):
-        return firing.event.get_type_display()
-
-    @admin.display(description=_("actions"))
-    def actions_column(self, firing):
-        return actions_summary(firing.actions)
-
-
-def actions_summary(actions) -> str:
-    if not actions:
-        return "–"
-    parts = []
-    for item in actions if isinstance(actions, list) else [actions]:
-        if isinstance(item, dict):
-            parts.append(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in item.items()))
-        else:
-            parts.append(str(item))
-    return "; ".join(parts)
-
-
-@admin.register(AutomationRule)
-class AutomationRuleAdmin(AuditedAdmin):
-    form = AutomationRuleForm
-    list_display = ("name", "trigger", "is_active", "priority", "conditions_column", "actions_column", "recent_firings")
-    list_display_links = ("name",)
-    list_filter = ("is_active", "trigger")
-    search_fields = ("name",)
-    filter_horizontal = ("channels",)
-    inlines = (RuleFiringInline,)
-    readonly_fields = ("created_at",)
-    recent_days = 7
-    fieldsets = (
-        (None, {"fields": ("name", "description", "is_active", "trigger", "priority", "created_at")}),
-        (
-            _("When all of these hold (blank: not checked)"),
-            {
-                "fields": (
-                    "channels",
-                    ("min_total", "max_total"),
-                    "countries",
-                    "customer_tags",
-                    "skus",
-                    "min_risk_score",
-                    "include_test_orders",
-                )
-            },
-        ),
-        (
-            _("Then do every action set here"),
-            {"fields": ("add_tag", "hold_reason", ("case_kind", "case_level"), "notify_emails", "risk_score")},
-        ),
-    )
-
-    def get_queryset(self, request):
-        since = timezone.now() - datetime.timedelta(days=self.recent_days)
-        return (
-            super()
-            .get_queryset(request)
-            .prefetch_related("channels")
-            .annotate(recent_firing_count=Count("firings", filter=Q(firings__fired_at__gte=since)))
-        )
-
-    def get_inlines(self, request, obj):
-        return self.inlines if obj is not None else ()
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # firings reference their rule (PROTECT): deactivate instead
-
-    @admin.display(description=_("firings (7 days)"), ordering="recent_firing_count")
-    def recent_firings(self, rule):
-        count = getattr(rule, "recent_firing_count", 0)
-        url = reverse("admin:orders_rulefiring_changelist") + f"?rule__id__exact={rule.pk}"
-        return format_html('<a href="{}">{}</a>', url, count)
-
-    @admin.display(description=_("conditions"))
-    def conditions_column(self, rule):
-        parts = []
-        channels = [c.code for c in rule.channels.all()]
-        if channels:
-            parts.append(_("channel %(codes)s") % {"codes": ", ".join(channels)})
-        if rule.min_total is not None:
-            parts.append(f"≥ {rule.min_total.normalize():f}")
-        if rule.max_total is not None:
-            parts.append(f"≤ {rule.max_total.normalize():f}")
-        for label, value in ((_("country"), rule.countries), (_("tag"), rule.customer_tags), (_("SKU"), rule.skus)):
-            if value:
-                parts.append(f"{label} {value}")
-        if rule.min_risk_score is not None:
-            parts.append(_("risk ≥ %(score)s") % {"score": rule.min_risk_score})
-        return Truncator(" · ".join(str(p) for p in parts)).chars(90) or _("always")
-
-    @admin.display(description=_("actions"))
-    def actions_column(self, rule):
-        parts = []
-        if rule.add_tag:
-            parts.append(_("tag %(tag)s") % {"tag": rule.add_tag})
-        if rule.hold_reason:
-            parts.append(_("hold: %(reason)s") % {"reason": rule.get_hold_reason_display()})
-        if rule.case_kind:
-            parts.append(
-                _("case: %(kind)s") % {"kind": f"{rule.get_case_kind_display()} ({rule.get_case_level_display()})"}
-            )
-        if rule.notify_emails:
-            parts.append(_("notify %(emails)s") % {"emails": rule.notify_emails})
-        if rule.risk_score:
-            parts.append(_("risk %(score)s") % {"score": rule.risk_score})
-        return Truncator(" · ".join(str(p) for p in parts)).chars(90)
-
-
-@admin.register(RuleFiring)
-class RuleFiringAdmin(OrderRowsAdmin):
-    list_display = ("fired_column", "rule", "order_link", "event_column", "actions_column", "error")
-    list_filter = ("rule",)
-    list_select_related = ("rule", "order", "event")
-    fields = ("rule", "order", "event", "fired_at", "actions", "error")
-
-    @admin.display(description=_("fired"))
-    def fired_column(self, firing):
-        return short_datetime(firing.fired_at)
-
-    @admin.display(description=_("event"))
-    def event_column(self, firing):
-        return firing.event.get_type_display()
-
-    @admin.display(description=_("actions"))
-    def actions_column(self, firing):
-        return actions_summary(firing.actions)
-
-
-# --- SLA policies --------------------------------------------------------------------------------
-
-SLA_FIELDS = ("payment_to_preparation", "preparation_to_dispatch", "refund")
-
-
-def _hours(value: datetime.timedelta | None) -> str:
-    if value is None:
-        return ""
-    hours = Decimal(value.total_seconds()) / Decimal(3600)
-    return f"{hours.quantize(Decimal('0.01')).normalize():f} h"
-
-
-class SlaPolicyForm(forms.ModelForm):
-    """The durations are typed in hours."""
-
-    class Meta:
-        model = SlaPolicy
-        fields = ("channel", *SLA_FIELDS)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for name in SLA_FIELDS:
-            model_field = SlaPolicy._meta.get_field(name)
-            self.fields[name] = forms.DecimalField(
-                label=_("%(field)s (hours)") % {"field": model_field.verbose_name},
-                min_value=Decimal("0.25"),
-                max_value=Decimal("8760"),
-                decimal_places=2,
-                help_text=model_field.help_text,
-            )
-            value = getattr(self.instance, name) if self.instance.pk else model_field.get_default()
-            if value is not None:
-                self.initial[name] = (Decimal(value.total_seconds()) / Decimal(3600)).quantize(Decimal("0.01"))
-
-    def clean(self):
-        cleaned = super().clean()
-        for name in SLA_FIELDS:
-            if cleaned.get(name) is not None:
-                cleaned[name] = datetime.timedelta(seconds=int(cleaned[name] * 3600))
-        return cleaned
-
-
-@admin.register(SlaPolicy)
-class SlaPolicyAdmin(AuditedAdmin):
-    form = SlaPolicyForm
-    list_display = ("channel_column", "preparation_hours", "dispatch_hours", "refund_hours")
-    list_select_related = ("channel",)
-    ordering = ("channel__name",)
-
-    @admin.display(description=_("channel"))
-    def channel_column(self, policy):
-        return policy.channel.name if policy.channel_id else _("Default (every other channel)")
-
-    @admin.display(description=_("payment → preparation"))
-    def preparation_hours(self, policy):
-        return _hours(policy.payment_to_preparation)
-
-    @admin.display(description=_("preparation → dispatch"))
-    def dispatch_hours(self, policy):
-        return _hours(policy.preparation_to_dispatch)
-
-    @admin.display(description=_("refund"))
-    def refund_hours(self, policy):
-        return _hours(policy.refund)
