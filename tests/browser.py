@@ -4,6 +4,7 @@ import os
 import shutil
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Skipped on a machine without Debian's chromium, but never in CI (make test installs it there).
@@ -21,7 +22,6 @@ def browser(monkeypatch):
     # Playwright's sync API runs an event loop in this thread; the ORM calls of the test are
     # still synchronous and made between browser steps. (monkeypatch: not leaked to other tests.)
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(

@@ -13,7 +13,10 @@ import os
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
+import redis
+from psycopg.conninfo import make_conninfo
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/oms"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -48,8 +51,6 @@ def check_postgresql(url: str) -> str | None:
     )
     if urlsplit(url).scheme not in {"postgres", "postgresql", "pgsql", "postgis"}:
         return f"{message}\n(DATABASE_URL is not a PostgreSQL URL.)"
-    import psycopg
-    from psycopg.conninfo import make_conninfo
 
     # The test database (test_<name>) is created by pytest-django, and <name> itself need not exist:
     # try the maintenance database first, as Django does to create the test database.
@@ -70,7 +71,6 @@ def check_redis(url: str) -> str | None:
         f"Redis is needed for the test suite (Celery delivery tests) and could not be reached at "
         f"{_redact(url)}. Start it, or point REDIS_URL at one, e.g. REDIS_URL=redis://host:6379/0 make test"
     )
-    import redis
 
     try:
         client = redis.Redis.from_url(

@@ -32,7 +32,21 @@ from oms.cockpit import roles
 from oms.cockpit.management.commands.seed_demo import PASSWORD, STAFF
 from orders.cases import case_scope_q
 from orders.choices import FulfillmentStatus, OrderEventType, OrderStatus
-from orders.models import Case, Channel, Customer, Order, OrderEvent, OrderHold, OrderLine, OrderNote, Tag
+from orders.identity import customer_duplicate_groups
+from orders.models import (
+    AutomationRule,
+    Case,
+    Channel,
+    Customer,
+    Order,
+    OrderEvent,
+    OrderHold,
+    OrderLine,
+    OrderNote,
+    RuleFiring,
+    SlaPolicy,
+    Tag,
+)
 from returns.choices import ReturnStatus
 from returns.models import ReturnRequest
 
@@ -166,9 +180,6 @@ def test_seed_demo_builds_every_status_through_the_services_and_runs_once(client
 
 def assert_cockpit_cases() -> None:
     """Cases in the queues of every team, in every state, opened by the detectors and by hand."""
-    from orders.identity import customer_duplicate_groups
-    from orders.models import AutomationRule, RuleFiring, SlaPolicy
-
     kinds = set(Case.objects.values_list("kind", flat=True))
     assert {
         "fraud_review",

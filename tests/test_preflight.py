@@ -2,6 +2,7 @@
 
 import uuid
 
+import psycopg
 import pytest
 import redis
 from django.db import connection
@@ -24,8 +25,6 @@ def test_django_runs_on_a_postgresql_test_database():
 @pytest.mark.django_db(transaction=True)
 def test_a_second_connection_sees_committed_rows():
     """Concurrency tests open their own connections: they must reach the same test database."""
-    import psycopg
-
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE preflight_probe (token text)")
         token = uuid.uuid4().hex

@@ -7,6 +7,7 @@ from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
 from billing.models import Payment, PaymentStatus
+from billing.services.invoices import invoice_issue
 from fulfillment import services as fulfillment
 from fulfillment.models import Shipment
 from fulfillment.tests.fixtures import make_two_locations, prepared_order
@@ -83,7 +84,6 @@ def delivered_order_with_invoice():
             for code, hours in (("IN_TRANSIT", 2), ("DELIVERED", 26))
         ]
         fulfillment.carrier_webhook_receive(carrier="sandbox", payload={"events": events}, actor=system)
-    from billing.services.invoices import invoice_issue
 
     invoice = invoice_issue(order=order, actor=system)
     order.refresh_from_db()

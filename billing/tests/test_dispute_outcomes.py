@@ -18,7 +18,8 @@ from billing.services.payments import payment_event_receive
 from billing.services.refunds import refund_approve, refund_process, refund_request
 from billing.tests.refund_support import APPROVER, REQUESTER, finance_user, paid_order
 from oms.core.actors import get_system_user
-from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError
+from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from oms.core.testing import run_together
 from orders.models import OrderEvent
 
 pytestmark = pytest.mark.django_db
@@ -182,7 +183,6 @@ def test_a_won_event_changes_no_money_and_an_unknown_dispute_is_recorded_first()
 def test_the_sandbox_refuses_unknown_event_types():
     order = paid_order()
     payment = order.payments.get()
-    from oms.core.errors import ValidationError
 
     with pytest.raises(ValidationError):
         _event(payment, "evt_x", "dispute_maybe")
@@ -283,8 +283,6 @@ def test_a_lost_event_delivered_twice_at_the_same_moment_counts_the_chargeback_o
     order, payment, _dispute = _disputed(amount="25.00", reference="dp_race")
     payment.provider = "sandbox"
     payment.save(update_fields=["provider"])
-
-    from oms.core.testing import run_together
 
     results = run_together(2, lambda i: _event(payment, f"evt_race_{i}", "dispute_lost", dispute_reference="dp_race"))
 

@@ -12,6 +12,7 @@ from billing.services.disputes import dispute_evidence_pack, dispute_open
 from billing.tests.refund_support import delivered_order_with_invoice, finance_user
 from fulfillment.models import Shipment
 from integrations.models import Notification
+from integrations.services import notification_render
 from oms.core.errors import PermissionDeniedError
 from orders.models import OrderEvent
 
@@ -73,7 +74,6 @@ def test_the_evidence_pack_shows_the_invoice_the_tracking_the_delivery_and_the_m
     messages = Notification.objects.filter(order_number=order.number)
     assert messages.exists()
     assert "Messages sent to the customer" in text and order.email in text
-    from integrations.services import notification_render
 
     for message in messages:
         subject, _text, _html = notification_render(message)

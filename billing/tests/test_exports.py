@@ -13,6 +13,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
@@ -386,8 +387,6 @@ def test_api_streams_a_small_export_and_queues_a_background_one(accountant, web,
 
 
 def _cockpit(user):
-    from django.test import Client
-
     client = Client()
     client.force_login(user)
     return client

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 from pypdf import PdfReader
+from rest_framework.test import APIClient
 
 from billing import documents
 from billing.models import BillingPolicy, CreditNote, Invoice, InvoiceTrigger, PaymentTerms
@@ -18,6 +19,7 @@ from billing.tests.conftest import make_finance_user
 from fulfillment import services as fulfillment
 from fulfillment.models import Shipment
 from fulfillment.tests.fixtures import make_two_locations, prepared_order
+from oms.cockpit import roles
 from oms.core.actors import get_system_user
 from oms.core.errors import ApplicationError, ConflictError, PermissionDeniedError, ValidationError
 from oms.core.testing import run_together
@@ -398,8 +400,6 @@ def test_invoice_and_credit_note_pdfs_in_english_and_french(world, finance):
 
 @pytest.mark.django_db
 def test_the_api_issues_lists_reads_prints_and_credits(world, finance, django_assert_max_num_queries):
-    from rest_framework.test import APIClient
-
     order = _confirmed_order()
     _policy()
     client = APIClient()
@@ -453,8 +453,6 @@ def test_the_api_issues_lists_reads_prints_and_credits(world, finance, django_as
 
 @pytest.mark.django_db
 def test_the_cockpit_lists_invoices_prints_them_and_issues_a_credit_note(world, client, django_assert_max_num_queries):
-    from oms.cockpit import roles
-
     _policy(terms=PaymentTerms.NET_30)
     admin_user = make_user(roles.ADMINISTRATOR)
     client.force_login(admin_user)

@@ -3,10 +3,13 @@
 from decimal import Decimal
 
 import pytest
+from rest_framework.test import APIClient
 
 from billing.models import Dispute, Payment, PaymentEvent, PaymentStatus
 from billing.providers.base import ProviderError, get_provider
 from billing.services import payments
+from billing.tests.conftest import make_finance_user
+from fulfillment.tests.fixtures import make_two_locations
 from oms.core.actors import get_system_user
 from oms.core.errors import NotFoundError, PermissionDeniedError, ValidationError
 from oms.core.testing import run_together
@@ -153,9 +156,6 @@ def test_provider_events_authorize_then_capture_and_a_replay_is_a_no_op(world, f
 
 @pytest.mark.django_db(transaction=True)
 def test_the_same_event_delivered_concurrently_is_applied_once():
-    from billing.tests.conftest import make_finance_user
-    from fulfillment.tests.fixtures import make_two_locations
-
     make_two_locations()
     finance = make_finance_user()
     order = _unpaid_order()
@@ -241,8 +241,6 @@ def test_sandbox_refunds_are_deterministic_and_can_be_told_to_fail(world, settin
 
 @pytest.mark.django_db
 def test_the_provider_webhook_endpoint_stores_once_and_answers_a_replay_with_applied_false(world, finance):
-    from rest_framework.test import APIClient
-
     order = _unpaid_order()
     client = APIClient()
     client.force_authenticate(finance)

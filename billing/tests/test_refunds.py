@@ -8,7 +8,9 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from billing.models import Payment, Refund, RefundStatus
+from billing.services.invoices import credit_note_issue
 from billing.services.refunds import (
+    RefundRefused,
     refund_approve,
     refund_process,
     refund_reject,
@@ -24,6 +26,7 @@ from billing.tests.refund_support import (
     paid_order,
 )
 from integrations.models import Notification
+from integrations.services import notification_render
 from inventory.models import StockItem
 from oms.core.actors import get_system_user
 from oms.core.errors import PermissionDeniedError, ValidationError
@@ -265,7 +268,7 @@ def test_a_provider_failure_is_recorded_and_the_refund_can_be_processed_again(se
 def test_an_unapproved_refund_is_not_processed():
     order = paid_order()
     refund = refund_request(order=order, actor=finance_user(*REQUESTER), amount="5", reason="goodwill")
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(RefundRefused) as refused:
         refund_process(refund=refund, actor=finance_user(*APPROVER))
     assert refused.value.code == "refund_not_approved"
 
@@ -338,7 +341,6 @@ def test_a_seller_cancellation_cancels_the_lines_releases_stock_requests_refunds
     )
     message = Notification.objects.get(order_number=order.number, kind="seller_cancellation")
     assert message.data["items"] == [{"sku": "MUG-1", "name": "Mug", "quantity": 2}]
-    from integrations.services import notification_render
 
     subject, text, html = notification_render(message)
     assert "no longer available" in subject and "2 × Mug" in text and "24.00 EUR" in text and "5.00 EUR" in html
@@ -368,7 +370,6 @@ def test_a_processed_refund_of_an_invoiced_order_is_tied_to_a_credit_note():
     assert note is not None and note.invoice == invoice and note.total_gross == Decimal("10")
     assert note.reason == "goodwill" and refund.number in note.note
     # A refund that pays out a credit note issued before (by a return) reuses it, up to its amount.
-    from billing.services.invoices import credit_note_issue
 
     returned = credit_note_issue(invoice=invoice, actor=get_system_user(), reason="return", amount="11")
     second = refund_request(order=order, actor=requester, amount="4", reason="return", credit_note=returned)

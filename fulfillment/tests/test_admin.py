@@ -20,6 +20,7 @@ from fulfillment.choices import ShipmentStatus, ShortPickResolution, WaveRender
 from fulfillment.models import ConsolidationRule, Shipment, ShortPick, TrackingUpdate, Wave
 from fulfillment.tests.fixtures import prepared_order
 from inventory.models import StockItem
+from oms.celery import app
 from oms.cockpit import roles
 from oms.core.actors import get_system_user
 from orders.choices import OrderEventType
@@ -645,8 +646,6 @@ def test_printing_a_small_wave_renders_at_once_and_downloads_a_pdf(client, two_l
 def test_a_large_wave_renders_in_the_background_and_its_status_is_polled(
     client, two_locations, settings, django_capture_on_commit_callbacks
 ):
-    from oms.celery import app
-
     world = two_locations
     settings.OMS_PICKLIST_SYNC_ROWS = 0
     paris, _ = parcels(prepared_order())

@@ -17,6 +17,7 @@ from inventory.services import stock_receive
 from oms.core.actors import get_system_user
 from oms.core.errors import ConflictError, PermissionDeniedError, ValidationError
 from orders.choices import OrderEventType, OrderStatus
+from orders.services import order_reallocate
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +150,6 @@ def test_delay_keeps_the_units_open_with_a_new_promise_and_tells_the_customer(db
 
     # Mugs arrive in Lyon: re-sourcing reserves there and plans a third parcel.
     stock_receive(product=world.mug, location=world.lyon, quantity=5, actor=get_system_user())
-    from orders.services import order_reallocate
 
     order_reallocate(order=order, actor=get_system_user())
     third = Shipment.objects.get(order=order, location=world.lyon, status=ShipmentStatus.PENDING)

@@ -4,6 +4,7 @@ import pytest
 
 from inventory.models import Location, Product, TransitTime
 from inventory.services import stock_receive
+from oms.celery import app
 from oms.cockpit import roles
 from oms.core.actors import get_system_user
 from orders import services as order_services
@@ -101,8 +102,6 @@ TOMORROW = datetime.date.today() + datetime.timedelta(days=1)
 @pytest.fixture
 def celery_eager():
     """Run tasks in-process for this test (the broker path is tested in integrations)."""
-    from oms.celery import app
-
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
     yield

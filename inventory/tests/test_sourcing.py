@@ -3,6 +3,7 @@ import datetime
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from inventory.models import (
     AllocationConflict,
@@ -18,7 +19,7 @@ from inventory.models import (
 )
 from inventory.selectors import stock_ledger_drift
 from inventory.services import stock_receive, supply_create
-from oms.core.errors import ValidationError
+from oms.core.errors import ConflictError, ValidationError
 from orders import services as order_services
 from orders.choices import HoldReason, OrderEventType, OrderStatus
 from orders.models import Channel
@@ -257,9 +258,9 @@ def test_hard_reservation_happens_at_picking(locations, web, product, receive, p
     assert stock(mug, locations["paris"]) == (2, 2)
 
     late = place_order({"MUG": 1})
-    with pytest.raises(Exception) as excinfo:
+    with pytest.raises(ConflictError) as excinfo:
         order_services.order_start_preparation(order=late, actor=boss)
-    assert getattr(excinfo.value, "code", "") == "stock_shortage"
+    assert excinfo.value.code == "stock_shortage"
     late.refresh_from_db()
     assert late.status == OrderStatus.CONFIRMED
 
@@ -277,8 +278,6 @@ def test_test_orders_never_take_stock(locations, web, product, receive, place_or
 
 @pytest.mark.django_db
 def test_product_outside_its_sell_window_is_refused(locations, web, product, place_order):
-    from django.utils import timezone
-
     product("XMAS", sellable_until=timezone.now() - datetime.timedelta(days=1))
     with pytest.raises(ValidationError) as excinfo:
         place_order({"XMAS": 1})

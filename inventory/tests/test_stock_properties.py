@@ -8,7 +8,14 @@ import pytest
 from django.db.models import F, Sum
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from inventory.models import Location, Product, Reservation, ReservationState, StockItem
 from inventory.selectors import stock_ledger_drift
@@ -128,6 +135,5 @@ def test_stock_stays_equal_to_the_ledger_whatever_happens():
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )
-    from hypothesis.stateful import run_state_machine_as_test
 
     run_state_machine_as_test(StockMachine, settings=StockMachine.TestCase.settings)

@@ -3,12 +3,14 @@ import logging
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 
-from inventory.models import CycleCount, MovementReason, StockAlert, StockItem, StockMovement
+from inventory.models import CycleCount, MovementReason, StockAlert, StockItem, StockMovement, validate_gtin
 from inventory.selectors import stock_ledger_drift
 from inventory.services import (
     count_apply,
+    count_cancel,
     count_open,
     count_record,
     coverage_alerts_refresh,
@@ -134,8 +136,6 @@ def test_key_sku_with_few_days_of_cover_raises_an_alert_that_resolves(
 
 @pytest.mark.django_db
 def test_a_count_that_cannot_be_applied_can_be_canceled(locations, product, receive, web, place_order):
-    from inventory.services import count_cancel
-
     mug = product("MUG")
     receive(mug, locations["paris"], 5)
     place_order({"MUG": 4})
@@ -156,10 +156,6 @@ def test_a_count_that_cannot_be_applied_can_be_canceled(locations, product, rece
     [("4006381333931", True), ("96385074", True), ("036000291452", True), ("4006381333932", False), ("12AB", False)],
 )
 def test_barcodes_are_checked_as_gtins(barcode, valid):
-    from django.core.exceptions import ValidationError as DjangoValidationError
-
-    from inventory.models import validate_gtin
-
     if valid:
         validate_gtin(barcode)
     else:

@@ -7,6 +7,9 @@ import factory
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 
+from inventory.models import Location, Product
+from inventory.services import stock_receive
+from oms.core.actors import get_system_user
 from orders.models import Channel
 
 _seq = itertools.count(1)
@@ -69,10 +72,6 @@ CATALOG = {"MUG-1": "Mug", "TEE-1": "T-shirt", "BOOK-1": "Book"}
 
 def make_catalog(units: int = 10_000):
     """The products order_payload sells, with stock at one warehouse (received through the service)."""
-    from inventory.models import Location, Product
-    from inventory.services import stock_receive
-    from oms.core.actors import get_system_user
-
     location, _ = Location.objects.get_or_create(
         code="paris-wh", defaults={"name": "Paris warehouse", "kind": "warehouse", "country": "FR"}
     )

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
+from inventory.models import Location
 from oms.cockpit import roles
 from oms.core.testing import run_together
 from orders.choices import OrderEventType, OrderStatus, PaymentStatus
@@ -326,8 +327,6 @@ def test_twenty_concurrent_deliveries_with_one_idempotency_key_run_it_once(api_u
 
 
 def test_a_click_and_collect_order_names_its_store(api_client, channel):
-    from inventory.models import Location
-
     Location.objects.create(code="lyon-store", name="Lyon store", kind="store", country="FR", store_pickup=True)
     payload = order_payload(shipping={"method": "collect", "price": "0", "pickup_location": "lyon-store"})
     response = api_client.post(ORDERS_URL, payload, format="json")

@@ -4,7 +4,10 @@ from decimal import Decimal
 
 import pytest
 
+from billing.models import BillingPolicy, StoreCreditEntry
+from billing.services.credits import store_credit_add, store_credit_balance, voucher_issue
 from oms.cockpit import roles
+from oms.core.actors import get_system_user
 from oms.core.errors import ConflictError, PermissionDeniedError, ValidationError
 from orders.choices import OrderEventType
 from orders.identity import (
@@ -216,10 +219,6 @@ def test_an_order_from_a_merged_e_mail_goes_to_the_kept_record(make_order):
 
 
 def test_store_credit_vouchers_and_the_billing_policy_follow_the_merge(make_order):
-    from billing.models import BillingPolicy, StoreCreditEntry
-    from billing.services.credits import store_credit_add, store_credit_balance, voucher_issue
-    from oms.core.actors import get_system_user
-
     system = get_system_user()
     keep = new_customer(make_order, "ann@example.com", address=PARIS)
     dup = new_customer(make_order, "ann@work.example", phone="06 12 34 56 78", address=PARIS_AGAIN)

@@ -8,13 +8,14 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from integrations.models import OutboxMessage
 from oms.cockpit import roles
 from oms.core.errors import ConflictError, ValidationError
 from orders import services
 from orders.choices import FulfillmentStatus, OrderEventType, OrderStatus, PaymentStatus
 from orders.exceptions import TransitionRefused
 from orders.models import Customer, Order, OrderEvent
-from orders.tests.factories import make_user
+from orders.tests.factories import make_user, order_payload
 from orders.tests.states import order_in_state
 
 S = OrderStatus
@@ -191,8 +192,6 @@ def test_tax_exclusive_prices_add_tax_on_top(api_user, channel):
 
 
 def _payload(**overrides):
-    from orders.tests.factories import order_payload
-
     return order_payload(**overrides)
 
 
@@ -385,8 +384,6 @@ def test_order_numbers_are_unique_and_increasing(api_user, channel):
 
 @pytest.mark.django_db
 def test_refused_events_are_not_published(api_user, channel, administrator):
-    from integrations.models import OutboxMessage
-
     order = order_in_state(S.CANCELED, actor=api_user)
     before = OutboxMessage.objects.count()
     with pytest.raises(TransitionRefused):

@@ -14,7 +14,7 @@ from oms.core.errors import PermissionDeniedError
 from orders import services
 from orders.choices import OrderStatus
 from orders.models import Customer, Order
-from orders.tests.factories import make_user
+from orders.tests.factories import make_user, order_payload
 from orders.tests.states import order_in_state
 
 S = OrderStatus
@@ -146,8 +146,6 @@ def test_each_role_may_do_exactly_its_actions(action, role, channel):
 
 @pytest.mark.django_db
 def test_user_without_any_role_cannot_create_orders(channel):
-    from orders.tests.factories import order_payload
-
     nobody = make_user()
     with pytest.raises(PermissionDeniedError):
         services.order_create(actor=nobody, **order_payload())

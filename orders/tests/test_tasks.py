@@ -5,6 +5,7 @@ import time_machine
 from django.conf import settings
 from django.utils import timezone
 
+from oms.cockpit import roles
 from orders.choices import OrderStatus
 from orders.models import Order
 from orders.tasks import orders_complete_due
@@ -14,8 +15,6 @@ from orders.tests.states import order_in_state
 
 @pytest.mark.django_db
 def test_periodic_close_acts_as_the_system_user(channel):
-    from oms.cockpit import roles
-
     order = order_in_state(OrderStatus.DELIVERED, actor=make_user(roles.ADMINISTRATOR))
 
     with time_machine.travel(timezone.now() + datetime.timedelta(days=settings.OMS_RETURN_WINDOW_DAYS + 1)):

@@ -1,10 +1,12 @@
 """The cockpit: the queue of returns to receive and inspect, the return page and its forms."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from inventory.models import StockMovement
+from orders.tests.factories import make_user
 from returns import services
 from returns.choices import ReturnStatus
 from returns.tests.fixtures import delivered_order, lines_by_sku
@@ -85,10 +87,6 @@ def test_receive_then_inspect_from_the_return_page(client, manager, approved):
 
 
 def test_a_user_without_the_permission_sees_a_message_not_a_500(client, world, approved):
-    from django.contrib.auth.models import Permission
-
-    from orders.tests.factories import make_user
-
     viewer = make_user()  # may look at returns, not receive them
     viewer.user_permissions.add(Permission.objects.get(codename="view_returnrequest"))
     client.force_login(viewer)

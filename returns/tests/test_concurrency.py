@@ -2,6 +2,7 @@
 
 import pytest
 
+from inventory.models import Product
 from oms.core.errors import ValidationError
 from oms.core.testing import run_together
 from returns import services
@@ -29,8 +30,6 @@ def test_two_concurrent_requests_for_the_same_units_one_wins(world, manager):
 
 @pytest.mark.django_db
 def test_returnable_lines_explain_what_cannot_be_returned(world, manager):
-    from inventory.models import Product
-
     Product.objects.filter(pk=world.book.pk).update(is_hygiene_sealed=True)
     order = delivered_order(world)
     mug = lines_by_sku(order)["MUG-1"]

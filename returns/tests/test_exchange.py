@@ -1,9 +1,16 @@
 """An exchange adds the new line to the order on hold; the hold goes once the goods are back and resellable."""
 
-import pytest
+import datetime
 
+import pytest
+from django.utils import timezone
+
+from fulfillment import services as fulfillment
+from fulfillment.models import Shipment
 from inventory.models import StockItem
-from orders.choices import HoldReason, OrderEventType
+from oms.core.actors import get_system_user
+from oms.core.errors import ValidationError
+from orders.choices import HoldReason, OrderEventType, OrderStatus
 from orders.models import OrderHold
 from returns import services
 from returns.tests.fixtures import delivered_order, lines_by_sku
@@ -83,15 +90,6 @@ def test_exchange_needs_a_product(world, manager):
 
 
 def test_the_exchanged_item_ships_in_its_own_parcel_once_the_return_is_in(world, manager):
-    import datetime
-
-    from django.utils import timezone
-
-    from fulfillment import services as fulfillment
-    from fulfillment.models import Shipment
-    from oms.core.actors import get_system_user
-    from orders.choices import OrderStatus
-
     order, tee, request = _exchange(world, manager)
     order.refresh_from_db()
     assert order.status == OrderStatus.PARTIALLY_SHIPPED  # reopened: the cup is still to ship
@@ -100,8 +98,9 @@ def test_the_exchanged_item_ships_in_its_own_parcel_once_the_return_is_in(world,
     assert [(line.order_line.sku, line.quantity) for line in parcel.lines.all()] == [("CUP-1", 1)]
     system = get_system_user()
     # Held until the T-shirt is back: no wave takes the parcel.
-    with pytest.raises(Exception, match="No pending shipment"):
+    with pytest.raises(ValidationError, match="No pending shipment") as refused:
         fulfillment.wave_create(location=parcel.location, actor=system)
+    assert refused.value.code == "empty_wave"
     line = request.lines.get()
     services.return_approve(request=request, actor=manager)
     services.return_receive(request=request, actor=manager)

@@ -6,11 +6,13 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from fulfillment.models import Shipment
+from fulfillment.tests.fixtures import prepared_order
 from inventory.models import Product
 from oms.core.errors import ValidationError
 from returns import services
 from returns.models import ReturnRequest
-from returns.tests.fixtures import delivered_order, lines_by_sku
+from returns.tests.fixtures import deliver, delivered_order, lines_by_sku
 
 pytestmark = pytest.mark.django_db
 
@@ -49,9 +51,6 @@ def test_return_after_the_14_day_window_is_refused_with_the_date(world, manager,
 def test_window_counts_from_the_lines_own_parcel(world, manager):
     """MUG (Paris parcel) delivered long ago, TEE (Lyon parcel) delivered now: only MUG is late."""
     order = delivered_order(world, deliver_parcels=False)
-    from fulfillment.models import Shipment
-    from returns.tests.fixtures import deliver
-
     paris, lyon = Shipment.objects.filter(order=order).order_by("location__priority")
     deliver(paris, at=timezone.now() - datetime.timedelta(days=20))
     deliver(lyon, at=timezone.now() - datetime.timedelta(days=2))
@@ -101,8 +100,6 @@ def test_never_more_than_shipped_minus_already_returned(world, manager):
 
 
 def test_unshipped_lines_cannot_be_returned(world, manager):
-    from fulfillment.tests.fixtures import prepared_order
-
     order = prepared_order()
     mug = lines_by_sku(order)["MUG-1"]
     with pytest.raises(ValidationError) as caught:
