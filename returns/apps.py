@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+# A hooks module declares hooks only (no models), so it loads before the app registry is ready.
+from orders.hooks import CUSTOMER_MERGED
+
 
 class ReturnsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
@@ -7,7 +10,6 @@ class ReturnsConfig(AppConfig):
 
     def ready(self):
         # The hooks of the apps below that returns reacts to (oms.core.hooks; `manage.py hooks`).
-        from orders.hooks import CUSTOMER_MERGED  # noqa: PLC0415 (an app's modules load once the registry is ready)
-        from returns import services  # noqa: PLC0415 (same)
+        from returns import services  # noqa: PLC0415 (an app's modules load once the registry is ready)
 
         CUSTOMER_MERGED.subscribe(services.returns_merge_customers)
