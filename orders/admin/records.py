@@ -8,7 +8,6 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from oms.core.admin import (
-    EstimatedCountPaginator,
     ReadOnlyAdminMixin,  # noqa: F401 (shared cockpit helpers)
     badge,
     short_datetime,
@@ -16,13 +15,13 @@ from oms.core.admin import (
 from orders.admin.base import OrderRowsAdmin
 from orders.admin.orders import HoldStateFilter
 from orders.admin.timeline import EVENT_TONES, STATUS_TONES, payload_summary
-from orders.models import Order, OrderEvent, OrderHold
-from orders.selectors import order_search_q
+from orders.models import OrderEvent, OrderHold
 
 
 @admin.register(OrderHold)
-class OrderHoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The exception queue: active holds, oldest first, with a way to the order and its release."""
+class OrderHoldAdmin(OrderRowsAdmin):
+    """The exception queue: active holds, oldest first (a queue, unlike the other order-row lists),
+    with a way to the order and its release."""
 
     list_display = (
         "order_link",
@@ -39,26 +38,6 @@ class OrderHoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = (HoldStateFilter, "reason", "order__channel")
     list_select_related = ("order", "placed_by", "released_by")
     ordering = ("pk",)
-    sortable_by = ()
-    search_fields = ("order__number",)
-    search_help_text = _("Order number, external id or the customer's exact e-mail address.")
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    paginator = EstimatedCountPaginator
-    actions = None
-    list_per_page = 50
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(order__in=Order.objects.filter(order_search_q(term)).values("pk")), False
-
-    @admin.display(description=_("order"), ordering="order")
-    def order_link(self, hold):
-        return format_html(
-            '<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[hold.order_id]), hold.order.number
-        )
 
     @admin.display(description=_("reason"))
     def reason_badge(self, hold):
