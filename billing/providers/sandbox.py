@@ -16,11 +16,13 @@ import hashlib
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from billing.providers.base import EVENT_KINDS, PaymentProvider, ProviderError, ProviderEvent, register
 from oms.core.errors import ValidationError
-from oms.core.money import to_decimal
+from oms.core.inputs import PROMISE_AHEAD, datetime_problem
+from oms.core.money import CURRENCIES, amount_parse
 
 # The sandbox also reports a dispute's outcome (the dispute named by `dispute_reference`).
 SANDBOX_EVENT_KINDS = (*EVENT_KINDS, "dispute_won", "dispute_lost")
@@ -54,27 +56,34 @@ class SandboxProvider(PaymentProvider):
         kind = _text(payload, "type", required=True, max_length=40)
         if kind not in SANDBOX_EVENT_KINDS:
             raise _invalid("type", f"One of: {', '.join(SANDBOX_EVENT_KINDS)}.")
+        currency = _text(payload, "currency", max_length=3).upper()
+        if currency and currency not in CURRENCIES:
+            raise _invalid("currency", "Not the ISO 4217 code of a currency in use.")
         amount = None
         if payload.get("amount") not in (None, ""):
-            if isinstance(payload["amount"], bool):
-                raise _invalid("amount", "A valid number is required.")
             try:
-                amount = to_decimal(payload["amount"], field="amount")
-            except ValidationError:
-                raise _invalid("amount", "A valid number is required.") from None
+                amount = amount_parse(payload["amount"], currency=currency or None, field="amount", minimum=None)
+            except ValidationError as exc:
+                raise _invalid("amount", exc.extra["fields"]["amount"][0]) from None
             if amount <= 0:
                 raise _invalid("amount", "Must be positive.")
         respond_by = None
         if payload.get("respond_by"):
-            respond_by = parse_datetime(str(payload["respond_by"]))
-            if respond_by is None:
-                raise _invalid("respond_by", "An ISO 8601 date-time is required.")
+            try:
+                respond_by = parse_datetime(str(payload["respond_by"]))
+            except ValueError:
+                respond_by = None
+            if respond_by is None or timezone.is_naive(respond_by):
+                raise _invalid("respond_by", "An ISO 8601 date-time with its UTC offset is required.")
+            problem = datetime_problem(respond_by, ahead=PROMISE_AHEAD)
+            if problem:
+                raise _invalid("respond_by", problem)
         return ProviderEvent(
             event_id=_text(payload, "id", required=True),
             kind=kind,
             payment_reference=_text(payload, "payment_reference", required=True),
             amount=amount,
-            currency=_text(payload, "currency", max_length=3).upper(),
+            currency=currency,
             method=_text(payload, "method", max_length=40),
             order_number=_text(payload, "order", max_length=32),
             reason=_text(payload, "reason", max_length=500),

@@ -25,7 +25,7 @@ from oms.core.documents import address_lines, page_counter_css, render_pdf
 from oms.core.errors import ConflictError, NotFoundError, ValidationError
 from oms.core.history import stamp
 from oms.core.logging import set_order
-from oms.core.money import quantize, to_decimal
+from oms.core.money import amount_parse, quantize
 from oms.core.permissions import require_perm
 from orders.choices import OrderEventType
 from orders.events import event_record
@@ -63,9 +63,9 @@ def dispute_open(
     value = payment.amount_captured
     if amount not in (None, ""):
         try:
-            value = quantize(to_decimal(amount, field="amount"), payment.currency)
-        except ValidationError:
-            errors["amount"] = ["A valid number is required."]
+            value = amount_parse(amount, currency=payment.currency, field="amount", minimum=None)
+        except ValidationError as exc:
+            errors.update(exc.extra["fields"])
         else:
             if value <= 0 or value > payment.amount_captured:
                 errors["amount"] = [f"Between 0 and {payment.amount_captured} {payment.currency}."]

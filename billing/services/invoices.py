@@ -38,7 +38,7 @@ from billing.models import (
 )
 from fulfillment.models import Shipment, ShipmentLine
 from oms.core.errors import ConflictError, NotFoundError, ValidationError
-from oms.core.money import ZERO, quantize, to_decimal
+from oms.core.money import ZERO, amount_parse, quantize, to_decimal
 from oms.core.numbering import format_number, next_gapless
 from oms.core.permissions import require_perm
 from orders.choices import OrderStatus
@@ -519,11 +519,9 @@ def credit_note_issue(
         if isinstance(amount, bool):
             raise ValidationError("The amount is not valid.", fields={"amount": ["A valid number is required."]})
         try:
-            value = quantize(to_decimal(amount, field="amount"), invoice.currency)
-        except ValidationError:
-            raise ValidationError(
-                "The amount is not valid.", fields={"amount": ["A valid number is required."]}
-            ) from None
+            value = amount_parse(amount, currency=invoice.currency, field="amount", minimum=None)
+        except ValidationError as exc:
+            raise ValidationError("The amount is not valid.", fields=exc.extra["fields"]) from None
         if value <= 0:
             raise ValidationError("The amount is not valid.", fields={"amount": ["Must be positive."]})
         if value > remaining:

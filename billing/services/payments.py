@@ -21,7 +21,7 @@ from billing.services.disputes import dispute_close, dispute_open
 from oms.core.actors import get_system_user
 from oms.core.errors import ConflictError, NotFoundError, ValidationError
 from oms.core.history import stamp
-from oms.core.money import ZERO, quantize, to_decimal
+from oms.core.money import ZERO, amount_parse, quantize
 from oms.core.permissions import require_perm
 from orders import services as orders
 from orders.events import event_record
@@ -51,10 +51,9 @@ def _amount(value, currency: str, *, field: str = "amount") -> Decimal:
     if value is None or value == "" or isinstance(value, bool):
         raise ValidationError("The amount is not valid.", fields={field: ["A positive amount is required."]})
     try:
-        number = to_decimal(value, field=field)
-    except ValidationError:
-        raise ValidationError("The amount is not valid.", fields={field: ["A valid number is required."]}) from None
-    number = quantize(number, currency)
+        number = amount_parse(value, currency=currency, field=field, minimum=None)
+    except ValidationError as exc:
+        raise ValidationError("The amount is not valid.", fields=exc.extra["fields"]) from None
     if number <= 0:
         raise ValidationError("The amount is not valid.", fields={field: ["Must be positive."]})
     return number

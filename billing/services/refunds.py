@@ -36,7 +36,7 @@ from integrations.services import notification_queue
 from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from oms.core.history import stamp
 from oms.core.logging import set_order
-from oms.core.money import ZERO, quantize, to_decimal
+from oms.core.money import ZERO, amount_parse, quantize
 from oms.core.numbering import format_number, next_unique
 from oms.core.permissions import require_perm
 from orders.choices import CancelReason, OrderEventType, OrderStatus
@@ -191,9 +191,9 @@ def refund_request(
     if method not in RefundMethod.values:
         errors["method"] = [f"One of: {', '.join(RefundMethod.values)}."]
     try:
-        value = quantize(to_decimal(amount, field="amount"), order.currency)
-    except (ValidationError, ArithmeticError):
-        errors["amount"] = ["A valid number is required."]
+        value = amount_parse(amount, currency=order.currency, field="amount", minimum=None)
+    except ValidationError as exc:
+        errors.update(exc.extra["fields"])
         value = ZERO
     else:
         if value <= 0:
@@ -502,11 +502,9 @@ def seller_cancel_lines(
         )
     if compensation not in (None, ""):
         try:
-            compensation = quantize(to_decimal(compensation, field="compensation"), order.currency)
-        except ValidationError:
-            raise ValidationError(
-                "The compensation is not valid.", fields={"compensation": ["A valid number is required."]}
-            ) from None
+            compensation = amount_parse(compensation, currency=order.currency, field="compensation", minimum=None)
+        except ValidationError as exc:
+            raise ValidationError("The compensation is not valid.", fields=exc.extra["fields"]) from None
         if compensation < 0:
             raise ValidationError("The compensation is not valid.", fields={"compensation": ["Must be at least 0."]})
     before = {line.pk: line.quantity_canceled for line in order.lines.all()}

@@ -10,6 +10,7 @@ from fulfillment.carriers.base import REQUIRED_ADDRESS_KEYS, CarrierAdapter, Lab
 from fulfillment.carriers.choices import TrackingStatus
 from fulfillment.carriers.labels import render_label_pdf
 from oms.core.errors import ValidationError
+from oms.core.inputs import datetime_problem
 from oms.core.money import validate_currency
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ STATUS_MAP = {
 }
 
 _WEBHOOK_REQUIRED = ("id", "tracking_number", "status", "occurred_at")
+# What TrackingUpdate stores of each (a longer value is refused by field, not cut or failed on).
+_WEBHOOK_MAX_LENGTHS = {"id": 128, "tracking_number": 64, "status": 64, "location": 120, "description": 2000}
 
 
 def sandbox_tracking_number(*, shipment_reference: str, counter: int | None = None) -> str:
@@ -118,11 +121,17 @@ class SandboxCarrier(CarrierAdapter):
             for key in ("description", "location"):
                 if raw.get(key) is not None and not isinstance(raw[key], str):
                     event_errors[f"{prefix}.{key}"] = ["Expected a string."]
+            for key, max_length in _WEBHOOK_MAX_LENGTHS.items():
+                value = raw.get(key)
+                if f"{prefix}.{key}" not in event_errors and value is not None and len(str(value)) > max_length:
+                    event_errors[f"{prefix}.{key}"] = [f"At most {max_length} characters."]
             occurred_at = None
             if f"{prefix}.occurred_at" not in event_errors:
                 occurred_at = _parse_aware_datetime(raw["occurred_at"])
                 if occurred_at is None:
                     event_errors[f"{prefix}.occurred_at"] = ["Expected an ISO 8601 date-time with a UTC offset."]
+                elif problem := datetime_problem(occurred_at):
+                    event_errors[f"{prefix}.occurred_at"] = [problem]
             if event_errors:
                 errors.update(event_errors)
                 continue
@@ -217,7 +226,7 @@ def _parse_aware_datetime(value) -> datetime.datetime | None:
         return None
     try:
         parsed = datetime.datetime.fromisoformat(value.strip())
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         return None

@@ -7,7 +7,9 @@ import logging
 from collections.abc import Mapping
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -18,7 +20,6 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +29,7 @@ from oms.core.errors import ApplicationError, ValidationError
 from oms.core.idempotency import HEADER as IDEMPOTENCY_HEADER
 from oms.core.idempotency import IdempotentAPIMixin
 from oms.core.money import quantize
+from oms.core.parsers import JSONBodyParser
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ def _flatten_detail(detail):
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        return request_too_large_response()
     if isinstance(exc, ApplicationError):
         return _error(exc.status_code, exc.code, exc.message, exc.extra)
     if isinstance(exc, (TransitionNotAllowed, ConcurrentTransition)):
@@ -73,6 +77,16 @@ def exception_handler(exc, context):
         return response
     logger.exception("Unhandled API error")
     return _error(500, "server_error", "An unexpected error occurred; it has been logged.")
+
+
+def request_too_large_response() -> Response:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return _error(
+        status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        "request_too_large",
+        f"The request body is larger than {limit} bytes.",
+        {"max_bytes": limit},
+    )
 
 
 # --- pieces every app's API shares -------------------------------------------------------------
@@ -322,7 +336,7 @@ class CanViewOrders(PermissionRequired):
 
 class WriteApi(IdempotentAPIMixin, APIView):
     # Base of the write views: POST with a JSON body (or none), idempotent on request.
-    parser_classes = [JSONParser]
+    parser_classes = [JSONBodyParser]
 
 
 class DottedFieldsWriteApi(WriteApi):

@@ -19,7 +19,7 @@ import json
 import sys
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
@@ -36,7 +36,7 @@ def request_fingerprint(*, method: str, path: str, body: bytes, content_type: st
         try:
             # Same JSON document, other key order or spacing: still the same request.
             payload = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             payload = body
     digest = hashlib.sha256()
     for part in (method.upper().encode(), b"\n", path.encode(), b"\n", payload):
@@ -60,8 +60,17 @@ def idempotency_claim(*, client, key: str, method: str, path: str, fingerprint: 
         return record, None
     except IntegrityError:
         pass
+    in_progress = ConflictError(
+        "A request with this Idempotency-Key is still being processed; retry later.",
+        code="idempotency_request_in_progress",
+    )
     with transaction.atomic():
-        record = IdempotencyRecord.objects.select_for_update().get(client=client, key=key)
+        try:
+            # The first request holds this row locked while its work commits: answer at once
+            # rather than hold a server thread and a connection waiting for it.
+            record = IdempotencyRecord.objects.select_for_update(nowait=True).get(client=client, key=key)
+        except OperationalError:
+            raise in_progress from None
         if record.request_fingerprint != fingerprint:
             raise UnprocessableError(
                 "This Idempotency-Key was already used with a different request.",
@@ -71,10 +80,7 @@ def idempotency_claim(*, client, key: str, method: str, path: str, fingerprint: 
             return None, record
         stale_before = timezone.now() - datetime.timedelta(seconds=settings.OMS_IDEMPOTENCY_LOCK_SECONDS)
         if record.created_at > stale_before:
-            raise ConflictError(
-                "A request with this Idempotency-Key is still being processed; retry later.",
-                code="idempotency_request_in_progress",
-            )
+            raise in_progress
         # The first request died without answering: this one takes the key over.
         record.created_at = timezone.now()
         record.save(update_fields=["created_at"])

@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "oms.core.middleware.RequestGuardMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -186,6 +187,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "COERCE_DECIMAL_TO_STRING": True,
+    # JSON only, and only JSON that can be stored (oms.core.parsers).
+    "DEFAULT_PARSER_CLASSES": ["oms.core.parsers.JSONBodyParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "OMS API",

@@ -8,6 +8,7 @@ from decimal import Decimal
 from oms.core.errors import ValidationError
 from oms.core.fsm import run_transition
 from oms.core.history import stamp
+from oms.core.inputs import text_problem
 from oms.core.money import ZERO, quantize, to_decimal
 from orders.choices import (
     FulfillmentStatus,
@@ -113,6 +114,10 @@ def _text(errors, key, value, *, required=False, max_length=255) -> str:
     if not isinstance(value, str):
         errors[key] = ["Must be a string."]
         return ""
+    problem = text_problem(value)
+    if problem:
+        errors[key] = [problem]
+        return ""
     value = value.strip()
     if required and not value:
         errors[key] = ["This field is required."]
@@ -132,8 +137,8 @@ def _decimal(errors, key, value, *, default=None, minimum=ZERO, maximum=None) ->
         return ZERO
     try:
         number = to_decimal(value, field=key)
-    except ValidationError:
-        errors[key] = ["A valid number is required."]
+    except ValidationError as exc:
+        errors[key] = exc.extra["fields"][key]
         return ZERO
     if number < minimum:
         errors[key] = [f"Must be at least {minimum}."]

@@ -14,8 +14,9 @@ from simple_history.utils import bulk_create_with_history
 from inventory.models import Location, Product
 from oms.core.errors import ValidationError
 from oms.core.history import stamp
+from oms.core.inputs import PLACED_AHEAD, PROMISE_AHEAD, datetime_problem, json_problems
 from oms.core.logging import set_order
-from oms.core.money import ZERO, quantize, validate_currency
+from oms.core.money import AMOUNT_MAX, AMOUNT_MAX_TEXT, ZERO, amount_problem, quantize, validate_currency
 from oms.core.numbering import format_number, next_unique
 from oms.core.permissions import require_perm
 from orders.addresses import address_errors, normalize_address
@@ -56,7 +57,7 @@ class _LineInput:
     promotion: dict
 
 
-def _clean_lines(errors: dict, raw_lines) -> list[_LineInput]:
+def _clean_lines(errors: dict, raw_lines, *, currency: str) -> list[_LineInput]:
     if not isinstance(raw_lines, list) or not raw_lines:
         errors["lines"] = ["At least one line is required."]
         return []
@@ -87,6 +88,10 @@ def _clean_lines(errors: dict, raw_lines) -> list[_LineInput]:
             errors[f"{prefix}.attributes"] = ["Must be an object."]
         if not isinstance(line.promotion, dict):
             errors[f"{prefix}.promotion"] = ["Must be an object."]
+        for name in ("unit_price", "discount"):
+            problem = f"{prefix}.{name}" not in errors and amount_problem(getattr(line, name), currency)
+            if problem:
+                errors[f"{prefix}.{name}"] = [problem]
         amount_known = not any(f"{prefix}.{name}" in errors for name in ("quantity", "unit_price", "discount"))
         if amount_known and line.discount > line.unit_price * line.quantity:
             errors[f"{prefix}.discount"] = ["The discount exceeds the line amount."]
@@ -199,7 +204,37 @@ def intake_parse(
     here; the write that follows reads only the returned object. All field errors come at once as
     one ValidationError with dotted keys (`lines.0.quantity`).
     """
-    errors: dict[str, list[str]] = {}
+    # Text PostgreSQL cannot store (NUL, unpaired surrogates) or absurd nesting, in any field: refused
+    # first, by field, whoever the caller (the API's parser has already refused it for its requests).
+    raw = {
+        "customer": customer,
+        "lines": lines,
+        "billing_address": billing_address,
+        "shipping_address": shipping_address,
+        "currency": currency,
+        "shipping": shipping,
+        "payment": payment,
+        "risk": risk,
+        "tags": list(tags) if isinstance(tags, tuple) else tags,
+        "note": note,
+        "purchase_order_number": purchase_order_number,
+        "locale": locale,
+    }
+    errors: dict[str, list[str]] = json_problems(raw)
+    if errors:
+        raise ValidationError("The order is not valid.", code="invalid_order", fields=errors)
+    for field, value, window in (
+        ("placed_at", placed_at, {"ahead": PLACED_AHEAD}),
+        ("promised_at", promised_at, {"ahead": PROMISE_AHEAD}),
+    ):
+        if value is not None:
+            problem = (
+                datetime_problem(value, **window)
+                if isinstance(value, datetime.datetime)
+                else "A date-time with its UTC offset is required."
+            )
+            if problem:
+                errors[field] = [problem]
     try:
         currency = validate_currency(currency or channel.default_currency)
     except ValidationError as exc:
@@ -215,7 +250,7 @@ def intake_parse(
     first_name = _text(errors, "customer.first_name", customer.get("first_name"), max_length=100)
     last_name = _text(errors, "customer.last_name", customer.get("last_name"), max_length=100)
     phone = _text(errors, "customer.phone", customer.get("phone"), max_length=32)
-    clean_lines = _clean_lines(errors, lines)
+    clean_lines = _clean_lines(errors, lines, currency=currency)
     billing = _address(errors, "billing_address", billing_address)
     shipping_addr = _address(errors, "shipping_address", shipping_address) if shipping_address else billing
     shipping = shipping or {}
@@ -230,20 +265,22 @@ def intake_parse(
         if pickup_location is None:
             errors["shipping.pickup_location"] = [f"No active store {pickup_code!r} offers pickup."]
     shipping_price = _decimal(errors, "shipping.price", shipping.get("price"), default=ZERO, maximum=Decimal("1e9"))
+    if "shipping.price" not in errors and (problem := amount_problem(shipping_price, currency)):
+        errors["shipping.price"] = [problem]
     shipping_rate = _decimal(errors, "shipping.tax_rate", shipping.get("tax_rate"), default=ZERO, maximum=Decimal("1"))
     payment = payment or {}
     if not isinstance(payment, dict):
         errors["payment"] = ["Must be an object."]
         payment = {}
     payment_state = payment.get("status", "unpaid")
-    if payment_state not in {"unpaid", "authorized", "paid"}:
+    if not isinstance(payment_state, str) or payment_state not in {"unpaid", "authorized", "paid"}:
         errors["payment.status"] = ["One of: unpaid, authorized, paid."]
     payment_method = _text(errors, "payment.method", payment.get("method"), max_length=40)
     payment_reference = _text(errors, "payment.reference", payment.get("reference"), max_length=128)
     note = _text(errors, "note", note, max_length=MAX_TEXT)
     purchase_order_number = _text(errors, "purchase_order_number", purchase_order_number, max_length=64)
     locale = locale or customer.get("locale") or "en"
-    if locale not in {"en", "fr"}:
+    if not isinstance(locale, str) or locale not in {"en", "fr"}:
         errors["locale"] = ["One of: en, fr."]
     if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) and 0 < len(t.strip()) <= 40 for t in tags):
         errors["tags"] = ["A list of tag names (1 to 40 characters) is required."]
@@ -269,12 +306,20 @@ def intake_parse(
         amount=shipping_price, tax_rate=shipping_rate, includes_tax=includes_tax, currency=currency
     )
     totals = order_totals(lines=amounts, shipping=shipping_amounts)
+    # Each amount fits its bounds; their products and sums must too (100,000 x 999,999,999 does not).
+    for index, line_total in enumerate(amounts):
+        if line_total.gross > AMOUNT_MAX or line_total.net > AMOUNT_MAX:
+            errors[f"lines.{index}"] = [f"The line's total exceeds {AMOUNT_MAX_TEXT} {currency}."]
+    if not errors and max(totals.gross, totals.net) > AMOUNT_MAX:
+        errors["lines"] = [f"The order's total exceeds {AMOUNT_MAX_TEXT} {currency}."]
+    if errors:
+        raise ValidationError("The order is not valid.", code="invalid_order", fields=errors)
 
     payment_amount = ZERO
     if payment_state != "unpaid":
-        payment_amount = quantize(
-            _decimal(errors, "payment.amount", payment.get("amount"), default=totals.gross), currency
-        )
+        payment_amount = _decimal(errors, "payment.amount", payment.get("amount"), default=totals.gross)
+        if "payment.amount" not in errors and (problem := amount_problem(payment_amount, currency)):
+            errors["payment.amount"] = [problem]
         if "payment.amount" not in errors and payment_amount > totals.gross:
             errors["payment.amount"] = [f"Exceeds the order total ({totals.gross} {currency})."]
         if errors:
@@ -353,6 +398,8 @@ def order_create(
     channel = _resolve_channel(channel)
     errors: dict[str, list[str]] = {}
     external_id = _text(errors, "external_id", external_id, max_length=128) or None
+    if errors:
+        raise ValidationError("The order is not valid.", code="invalid_order", fields=errors)
 
     if external_id:
         existing = Order.objects.filter(channel=channel, external_id=external_id).first()
