@@ -119,14 +119,24 @@ class RefundAdmin(ReadOnlyAdminMixin, AuditedAdmin):
             '<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[refund.order_id]), refund.order.number
         )
 
+    def get_changelist_instance(self, request):
+        # The page's second-approver sums in one go (each refund counts with its order's and its
+        # customer's others): the rows keep them for amount_column.
+        changelist = super().get_changelist_instance(request)
+        limits = services.approval_limits(changelist.result_list)
+        for refund in changelist.result_list:
+            refund.approval_limit = limits[refund.pk]
+        return changelist
+
     @admin.display(description=_("amount"), ordering="amount")
     def amount_column(self, refund):
         text = money(refund.amount, refund.currency)
-        if services.needs_second_approver(refund):
+        limit = getattr(refund, "approval_limit", None) or services.approval_limit(refund)
+        if limit.needs_second_approver:
             return format_html(
                 "<strong>{}</strong> {}",
                 text,
-                badge(_("second approver"), "purple", title=_("A finance manager approves")),
+                badge(_("second approver"), "purple", title=limit.reason()),
             )
         return text
 

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.models import MONEY, DisputeStatus, RefundMethod, RefundReason, RefundStatus
-from billing.services.refunds import needs_second_approver
+from billing.services.refunds import approval_limit, approval_limits
 from oms.core.api import MoneyField, StrictInputSerializer, UsernameField, one_of
 
 
@@ -34,6 +34,16 @@ class RefundListQuerySerializer(serializers.Serializer):
     order = serializers.CharField(required=False, max_length=32, help_text="Order number: only its refunds.")
 
 
+class RefundListSerializer(serializers.ListSerializer):
+    def to_representation(self, data):
+        # The page's second-approver sums in two queries, not two per refund.
+        refunds = list(data.all() if hasattr(data, "all") else data)
+        limits = approval_limits(refunds)
+        for refund in refunds:
+            refund.approval_limit = limits[refund.pk]
+        return super().to_representation(refunds)
+
+
 class RefundSerializer(serializers.Serializer):
     number = serializers.CharField()
     order = serializers.CharField(source="order.number")
@@ -44,7 +54,10 @@ class RefundSerializer(serializers.Serializer):
     status = one_of(RefundStatus.choices)
     note = serializers.CharField()
     needs_second_approver = serializers.SerializerMethodField(
-        help_text="Above the threshold: a finance manager (approve_large_refund) must approve it."
+        help_text=(
+            "A finance manager (approve_large_refund) must approve it: with the order's refunds requested "
+            "within the window, or the customer's refunds that day, it is above the threshold."
+        )
     )
     payment = serializers.CharField(source="payment.provider_reference", allow_null=True, default=None)
     credit_note = serializers.CharField(source="credit_note.number", allow_null=True, default=None)
@@ -56,9 +69,13 @@ class RefundSerializer(serializers.Serializer):
     provider_reference = serializers.CharField(help_text="The provider's refund id, or the voucher code.")
     failure_reason = serializers.CharField()
 
+    class Meta:
+        list_serializer_class = RefundListSerializer
+
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_needs_second_approver(self, refund) -> bool:
-        return needs_second_approver(refund)
+        limit = getattr(refund, "approval_limit", None) or approval_limit(refund)
+        return limit.needs_second_approver
 
 
 class SellerCancellationInputSerializer(StrictInputSerializer):

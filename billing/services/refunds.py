@@ -8,7 +8,14 @@ The rules every entry point (cockpit, API, command, returns, seller cancellation
   checked one after the other (the second sees the first).
 - `refund_approve`: billing.approve_refund; the approver is never the requester (the database also
   refuses it), and above settings.OMS_REFUND_SECOND_APPROVER_ABOVE the approver also holds
-  billing.approve_large_refund.
+  billing.approve_large_refund. The amount held against that limit is never one refund alone (a
+  split would dodge it) but the sum of the order's refunds requested within
+  OMS_REFUND_SECOND_APPROVER_WINDOW_DAYS of it, and separately the sum of the customer's refunds
+  requested that calendar day in the shop's time zone: `approval_limits` computes both, and
+  `refund_can_approve` (the cockpit, the API's flag, the request's event) and `refund_approve` ask
+  the same `_approval_refusal`. Every refund not rejected counts, whatever its method (store credit
+  and compensation vouchers too), and requested ones count before anyone approves them: the answer
+  does not depend on which refund is approved first, nor on two approvals running at once.
 - `refund_process`: the money moves once. To the original method through the provider adapter
   (the refund number is the idempotency key, so a retry after a crash is not paid twice); to store
   credit or a voucher through the ledgers. Processing a processed refund is a no-op; a provider
@@ -20,6 +27,8 @@ captured, does not change the order's refunded amount and is not credited on an 
 Lock order (the project's, oms.core.locks): the order, then its payments (by id), then the refund.
 """
 
+import datetime
+import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -33,7 +42,7 @@ from billing.providers.base import get_provider
 from billing.services.credits import store_credit_add, voucher_issue
 from billing.services.invoices import credit_note_issue
 from integrations.services import notification_queue
-from oms.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from oms.core.errors import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from oms.core.history import stamp
 from oms.core.logging import set_order
 from oms.core.money import ZERO, amount_parse, quantize
@@ -73,14 +82,6 @@ def is_gift(refund: Refund) -> bool:
 
 def _gift_q() -> Q:
     return Q(reason=RefundReason.COMPENSATION, method=RefundMethod.VOUCHER)
-
-
-def second_approver_threshold() -> Decimal:
-    return Decimal(str(settings.OMS_REFUND_SECOND_APPROVER_ABOVE))
-
-
-def needs_second_approver(refund: Refund) -> bool:
-    return refund.amount > second_approver_threshold()
 
 
 def _order(order: Order | int | str) -> Order:
@@ -167,6 +168,191 @@ def _payment_for(payments: list[Payment], amount: Decimal, order: Order) -> Paym
         code="refund_split_required",
         fields={"amount": ["No single payment covers this amount; request one refund per payment."]},
     )
+
+
+# --- the second-approver limit -----------------------------------------------------------------
+
+# Refunds held against the limit: every one not rejected. A failed refund counts: it is processed
+# again without a new approval.
+LIMIT_STATUSES = COMMITTED_STATUSES
+NAMED_IN_REASON = 5  # refunds a refusal names; the rest are counted
+
+
+def second_approver_threshold() -> Decimal:
+    return Decimal(str(settings.OMS_REFUND_SECOND_APPROVER_ABOVE))
+
+
+def second_approver_window() -> datetime.timedelta:
+    return datetime.timedelta(days=int(settings.OMS_REFUND_SECOND_APPROVER_WINDOW_DAYS))
+
+
+def _shop_zone() -> zoneinfo.ZoneInfo:
+    # The shop's calendar, not the timezone a cockpit user may have activated for the request.
+    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def _names(numbers: tuple[str, ...]) -> str:
+    shown = ", ".join(numbers[:NAMED_IN_REASON])
+    more = len(numbers) - NAMED_IN_REASON
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+@dataclass(frozen=True)
+class ApprovalLimit:
+    """The sums the second-approver rule holds against one refund, and the refunds in them."""
+
+    refund: str
+    currency: str
+    threshold: Decimal
+    window_days: int
+    order_total: Decimal
+    order_others: tuple[str, ...]
+    day: datetime.date
+    customer_total: Decimal
+    customer_others: tuple[str, ...]
+
+    @property
+    def needs_second_approver(self) -> bool:
+        return self.order_total > self.threshold or self.customer_total > self.threshold
+
+    def reason(self) -> str:
+        """Why a finance manager must approve it (empty when no one needs to)."""
+        above = f"above {self.threshold} {self.currency}"
+        why = []
+        if self.order_total > self.threshold:
+            why.append(
+                f"together with {_names(self.order_others)} on this order makes {self.order_total} {self.currency} "
+                f"within {self.window_days} days, {above}"
+                if self.order_others
+                else f"is {self.order_total} {self.currency}, {above}"
+            )
+        # The customer's day adds something only when it holds refunds of other orders.
+        if self.customer_total > max(self.threshold, self.order_total if why else ZERO):
+            why.append(
+                f"together with {_names(self.customer_others)} of the same customer makes "
+                f"{self.customer_total} {self.currency} on {self.day.isoformat()}, {above}"
+            )
+        if not why:
+            return ""
+        return (
+            f"Refund {self.refund} {'; and '.join(why)}: it needs a finance manager's approval "
+            "(billing.approve_large_refund)."
+        )
+
+    def as_extra(self) -> dict:
+        return {
+            "refund": self.refund,
+            "threshold": str(self.threshold),
+            "window_days": self.window_days,
+            "order_total": str(self.order_total),
+            "order_refunds": list(self.order_others),
+            "day": self.day.isoformat(),
+            "customer_total": str(self.customer_total),
+            "customer_refunds": list(self.customer_others),
+        }
+
+
+def approval_limits(refunds) -> dict[int, ApprovalLimit]:
+    """The second-approver sums of each refund, by id, in two queries however many refunds (the
+    cockpit's queue and the API's list ask for a whole page at once).
+
+    A refund's order sum is its own amount plus the order's other refunds requested within the
+    window either side of it; its customer sum, its own amount plus the customer's other refunds in
+    its currency requested the same day (the shop's calendar), on any order."""
+    refunds = list(refunds)
+    if not refunds:
+        return {}
+    zone, window = _shop_zone(), second_approver_window()
+    customer_of = dict(
+        Order.objects.filter(pk__in={r.order_id for r in refunds}).values_list("pk", "customer_id").order_by()
+    )
+    day_of = {r.pk: r.requested_at.astimezone(zone).date() for r in refunds}
+    first_day = datetime.datetime.combine(min(day_of.values()), datetime.time.min, tzinfo=zone)
+    after_last_day = datetime.datetime.combine(
+        max(day_of.values()) + datetime.timedelta(days=1), datetime.time.min, tzinfo=zone
+    )
+    rows = list(
+        Refund.objects.filter(status__in=LIMIT_STATUSES)
+        .filter(
+            Q(
+                order_id__in=customer_of.keys(),
+                requested_at__gte=min(r.requested_at for r in refunds) - window,
+                requested_at__lte=max(r.requested_at for r in refunds) + window,
+            )
+            | Q(
+                order__customer_id__in=set(customer_of.values()),
+                requested_at__gte=first_day,
+                requested_at__lt=after_last_day,
+            )
+        )
+        .order_by("requested_at", "pk")
+        .values_list("pk", "number", "order_id", "order__customer_id", "currency", "amount", "requested_at")
+    )
+    limits = {}
+    for refund in refunds:
+        day = day_of[refund.pk]
+        same_order = [
+            row
+            for row in rows
+            if row[0] != refund.pk and row[2] == refund.order_id and abs(row[6] - refund.requested_at) <= window
+        ]
+        same_day = [
+            row
+            for row in rows
+            if row[0] != refund.pk
+            and row[3] == customer_of[refund.order_id]
+            and row[4] == refund.currency
+            and row[6].astimezone(zone).date() == day
+        ]
+        limits[refund.pk] = ApprovalLimit(
+            refund=refund.number,
+            currency=refund.currency,
+            threshold=second_approver_threshold(),
+            window_days=window.days,
+            order_total=quantize(refund.amount + sum((row[5] for row in same_order), ZERO), refund.currency),
+            order_others=tuple(row[1] for row in same_order),
+            day=day,
+            customer_total=quantize(refund.amount + sum((row[5] for row in same_day), ZERO), refund.currency),
+            customer_others=tuple(row[1] for row in same_day),
+        )
+    return limits
+
+
+def approval_limit(refund: Refund) -> ApprovalLimit:
+    return approval_limits([refund])[refund.pk]
+
+
+def needs_second_approver(refund: Refund) -> bool:
+    """Whether only a holder of billing.approve_large_refund may approve it (the sums, not the refund alone)."""
+    return approval_limit(refund).needs_second_approver
+
+
+def _approval_refusal(refund: Refund, actor, limit: ApprovalLimit | None = None) -> ApplicationError | None:
+    """The one decision on who may approve a refund now: None, or the error that says why not.
+    `refund_can_approve` shows its message, `refund_approve` raises it."""
+    if actor is None or not actor.has_perm("billing.approve_refund"):
+        return PermissionDeniedError(
+            "You do not have permission to approve refunds.",
+            code="permission_denied",
+            extra={"permission": "billing.approve_refund"},
+        )
+    if refund.requested_by_id == actor.pk:
+        return PermissionDeniedError(
+            f"Refund {refund.number} was requested by you: another person must approve it.",
+            code="approver_is_requester",
+            extra={"refund": refund.number},
+        )
+    if not actor.has_perm("billing.approve_large_refund"):
+        limit = limit or approval_limit(refund)
+        if limit.needs_second_approver:
+            return PermissionDeniedError(limit.reason(), code="second_approver_required", extra=limit.as_extra())
+    if refund.status != RefundStatus.REQUESTED:
+        return RefundRefused(
+            f"Cannot approve refund {refund.number}: it is {refund.get_status_display().lower()}.",
+            code="refund_not_awaiting_approval",
+            extra={"status": refund.status},
+        )
+    return None
 
 
 # --- request -----------------------------------------------------------------------------------
@@ -261,7 +447,7 @@ def refund_request(
         actor=actor,
         type=REFUND_REQUESTED,
         reason=note,
-        payload=_payload(refund, second_approver=needs_second_approver(refund)),
+        payload=_payload(refund, second_approver=approval_limit(refund).needs_second_approver),
     )
     return refund
 
@@ -271,47 +457,46 @@ def refund_request(
 
 def refund_can_approve(refund: Refund, actor) -> tuple[bool, str]:
     """Whether `actor` may approve this refund now, and why not (the cockpit shows the reason)."""
-    if actor is None or not actor.has_perm("billing.approve_refund"):
-        return False, "You do not have permission to approve refunds."
-    if refund.requested_by_id == actor.pk:
-        return False, f"Refund {refund.number} was requested by you: another person must approve it."
-    if needs_second_approver(refund) and not actor.has_perm("billing.approve_large_refund"):
-        return False, (
-            f"Refund {refund.number} is above {second_approver_threshold()} {refund.currency}: it needs a "
-            "finance manager's approval (billing.approve_large_refund)."
-        )
-    return True, ""
+    refusal = _approval_refusal(refund, actor)
+    return (True, "") if refusal is None else (False, refusal.message)
 
 
 @transaction.atomic
-def refund_approve(*, refund: Refund | int | str, actor, note: str = "") -> Refund:
+def refund_approve(*, refund: Refund | int | str, actor, note: str = "", via: str = "") -> Refund:
+    """Approve as `actor`; `via` says how a caller outside a login established who that is (a shell
+    command), kept on the event and the history."""
     require_perm(actor, "billing.approve_refund", "approve refunds")
     refund = _lock_refund(_refund_id(refund))
-    if refund.requested_by_id == actor.pk:
-        raise PermissionDeniedError(
-            f"Refund {refund.number} was requested by you: another person must approve it.",
-            code="approver_is_requester",
-            extra={"refund": refund.number},
-        )
-    if needs_second_approver(refund) and not actor.has_perm("billing.approve_large_refund"):
-        raise PermissionDeniedError(
-            f"Refund {refund.number} is above {second_approver_threshold()} {refund.currency}: it needs the "
-            "approval of a finance manager (billing.approve_large_refund).",
-            code="second_approver_required",
-            extra={"refund": refund.number, "threshold": str(second_approver_threshold())},
-        )
-    if refund.status != RefundStatus.REQUESTED:
-        raise RefundRefused(
-            f"Cannot approve refund {refund.number}: it is {refund.get_status_display().lower()}.",
-            code="refund_not_awaiting_approval",
-            extra={"status": refund.status},
-        )
+    # Counted from the refunds requested, not the ones approved: two approvals at the same moment
+    # see the same sums, so neither needs to wait for the other.
+    limit = approval_limit(refund)
+    refusal = _approval_refusal(refund, actor, limit)
+    if refusal is not None:
+        raise refusal
     refund.status = RefundStatus.APPROVED
     refund.approved_by = actor
     refund.approved_at = timezone.now()
-    _save(refund, actor=actor, reason=note or "Approved", fields=["status", "approved_by", "approved_at"])
-    event_record(order=refund.order, actor=actor, type=REFUND_APPROVED, reason=note, payload=_payload(refund))
+    _save(
+        refund, actor=actor, reason=_with_via(note or "Approved", via), fields=["status", "approved_by", "approved_at"]
+    )
+    event_record(
+        order=refund.order,
+        actor=actor,
+        type=REFUND_APPROVED,
+        reason=note,
+        payload=_payload(
+            refund,
+            second_approver=limit.needs_second_approver,
+            order_total=str(limit.order_total),
+            customer_total=str(limit.customer_total),
+            **({"via": via} if via else {}),
+        ),
+    )
     return refund
+
+
+def _with_via(reason: str, via: str) -> str:
+    return f"{reason} ({via})" if via else reason
 
 
 @transaction.atomic

@@ -292,6 +292,14 @@ OMS_VOUCHER_VALID_DAYS = int(os.environ.get("OMS_VOUCHER_VALID_DAYS", "365"))
 
 # --- billing: invoices and payments ------------------------------------------------------------------
 # The seller's legal details, printed on every invoice and credit note (a snapshot at issue).
+# The amount held against that limit is not each refund alone but the sum of the order's refunds
+# requested within this many days of it (either side), and separately the sum of the customer's
+# refunds requested the same calendar day (TIME_ZONE): splitting a refund does not dodge the limit.
+OMS_REFUND_SECOND_APPROVER_WINDOW_DAYS = int(os.environ.get("OMS_REFUND_SECOND_APPROVER_WINDOW_DAYS", "30"))
+# Who may act from a shell (refund_approve, refund_process): "os_user=staff_username,…". A mapped
+# operating-system user acts as that account; anyone else names an account with --as and types its
+# password. Example: OMS_SHELL_OPERATORS="alice=finance-manager,bob=finance".
+OMS_SHELL_OPERATORS = os.environ.get("OMS_SHELL_OPERATORS", "")
 OMS_SELLER = {
     "name": os.environ.get("OMS_SELLER_NAME", "OMS Demo SAS"),
     "address": [
