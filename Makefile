@@ -48,6 +48,9 @@ $(STAMP): requirements.lock | $(PY)
 
 # The environment is passed through: with DATABASE_URL / CELERY_BROKER_URL (or REDIS_URL) set, they are
 # used; with nothing set, SQLite in var/ and Celery tasks run in-process. Safe to run again.
+# The development settings (DEBUG, the public development key) are chosen here, explicitly: manage.py,
+# oms.wsgi and oms.celery default to production's.
+run: export DJANGO_SETTINGS_MODULE ?= oms.settings.dev
 run: $(STAMP)
 	mkdir -p "$${OMS_VAR_DIR:-var}"
 	$(PY) manage.py migrate --noinput

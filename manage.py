@@ -4,7 +4,9 @@ import sys
 
 
 def main():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms.settings.base")
+    # Production unless the caller chose other settings: the development settings (`make run`) sign with
+    # a public key, so no process falls back to them (it refuses to start without a real SECRET_KEY).
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms.settings.production")
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -12,7 +12,7 @@ resolved) with their numbers CASE-YYYY-NNNNNN; one shipped order gets 300 more e
 updates). Then VACUUM ANALYZE (about 5 minutes in all, 2.9 GB). Values come from a hash of the row
 number, so two runs generate the same data.
 
-Then, in this process, Django's test client (`oms.settings.base`, DEBUG off, the same database),
+Then, in this process, Django's test client (`oms.settings.dev`, DEBUG off, the same database),
 logged in as `bench-admin` (the Administrator role, not a superuser: permissions are checked as
 in production) or `bench-support1` (Support L1: the queue scoping is exercised): warm-up requests,
 then --requests rounds over every page (round robin, so that load spikes on the machine hit every
@@ -79,7 +79,7 @@ def bench_environment() -> None:
         os.environ.pop(name, None)  # Celery on its in-memory broker: tasks are queued, never run
     os.environ.update(
         DATABASE_URL=database_url(DB_NAME),
-        DJANGO_SETTINGS_MODULE="oms.settings.base",
+        DJANGO_SETTINGS_MODULE="oms.settings.dev",
         DEBUG="false",
         LOG_LEVEL="WARNING",
         CELERY_TASK_ALWAYS_EAGER="false",

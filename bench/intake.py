@@ -142,7 +142,7 @@ def bench_env(database_url: str) -> dict[str, str]:
     env.pop("REDIS_URL", None)
     env.update(
         DATABASE_URL=database_url,
-        DJANGO_SETTINGS_MODULE="oms.settings.base",
+        DJANGO_SETTINGS_MODULE="oms.settings.dev",
         CELERY_TASK_ALWAYS_EAGER="false",
         CELERY_BROKER_URL=BROKER_URL,
         DEBUG="false",

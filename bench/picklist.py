@@ -61,7 +61,7 @@ def bench_environment(media_root: str) -> None:
         os.environ.pop(name, None)  # Celery on its in-memory broker: tasks are queued, never run
     os.environ.update(
         DATABASE_URL=database_url(DB_NAME),
-        DJANGO_SETTINGS_MODULE="oms.settings.base",
+        DJANGO_SETTINGS_MODULE="oms.settings.dev",
         DEBUG="false",
         LOG_LEVEL="WARNING",
         CELERY_TASK_ALWAYS_EAGER="false",

@@ -49,7 +49,7 @@ def setup_database() -> None:
     env = {
         **os.environ,
         "DATABASE_URL": database_url(DB_NAME),
-        "DJANGO_SETTINGS_MODULE": "oms.settings.base",
+        "DJANGO_SETTINGS_MODULE": "oms.settings.dev",
         "LOG_LEVEL": "WARNING",
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
@@ -57,7 +57,7 @@ def setup_database() -> None:
 
 def django_setup() -> None:
     os.environ["DATABASE_URL"] = database_url(DB_NAME)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "oms.settings.base"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "oms.settings.dev"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
     import django

@@ -3,7 +3,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms.settings.base")
+# Production unless the caller chose other settings: the development settings (`make run`) sign with
+# a public key, so no process falls back to them (it refuses to start without a real SECRET_KEY).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms.settings.production")
 application = get_wsgi_application()
 
 # Everything loaded so far (Django, the apps, their modules) lives as long as the worker: moved out

@@ -1,4 +1,4 @@
-"""Settings read from the environment.
+"""Settings read from the environment, shared by dev.py (`make run`), test.py and production.py.
 
 With nothing set, the OMS runs embedded: SQLite in WAL mode with immediate transactions and Celery
 tasks run eagerly, so that `make run` works on a machine with nothing installed. Set
@@ -27,8 +27,13 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
-DEBUG = env_bool("DEBUG", True)
+# The key that signs sessions, CSRF tokens and the customers' tracking links. Nothing here gives one:
+# without SECRET_KEY in the environment Django refuses to sign. Only the development and test
+# settings, chosen explicitly, fall back to the development key below, which is public (it is in
+# this repository); production refuses it.
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-change-me-in-production-0123456789"
+DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 

@@ -6,7 +6,11 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/oms")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "false")
 
 from oms.settings.base import *  # noqa: E402,F403
-from oms.settings.base import DATABASES  # noqa: E402
+from oms.settings.base import DATABASES, DEVELOPMENT_SECRET_KEY  # noqa: E402
+
+# Tests sign with the public development key whatever the environment holds (a production key
+# exported in the shell never signs test data).
+SECRET_KEY = DEVELOPMENT_SECRET_KEY
 
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_oms")}
