@@ -553,8 +553,9 @@ def _credit_note_for(refund: Refund, *, actor) -> CreditNote | None:
 
 
 @transaction.atomic
-def refund_process(*, refund: Refund | int | str, actor) -> Refund:
-    """Pay an approved refund out (or retry a failed one). A processed refund is returned unchanged."""
+def refund_process(*, refund: Refund | int | str, actor, via: str = "") -> Refund:
+    """Pay an approved refund out (or retry a failed one). A processed refund is returned unchanged.
+    `via`, as for refund_approve, is kept on the event and the history."""
     require_perm(actor, "billing.approve_refund", "process refunds")
     refund_id = _refund_id(refund)
     order_id = Refund.objects.filter(pk=refund_id).values_list("order_id", flat=True).first()
@@ -579,7 +580,7 @@ def refund_process(*, refund: Refund | int | str, actor) -> Refund:
     if refund.method == RefundMethod.ORIGINAL:
         payment = payments.get(refund.payment_id)
         if payment is None or payment.refundable < refund.amount:
-            return _fail(refund, actor=actor, why="The payment no longer covers this refund.", fields=fields)
+            return _fail(refund, actor=actor, why="The payment no longer covers this refund.", fields=fields, via=via)
         if payment.method in ("store_credit", "voucher"):
             # Paid from a ledger: the money goes back to the ledger it came from.
             reference = _to_ledger(refund, order, method=payment.method, actor=actor)
@@ -589,7 +590,7 @@ def refund_process(*, refund: Refund | int | str, actor) -> Refund:
                 with transaction.atomic():
                     reference = _provider_refund(payment, refund.amount, refund.number)
             except Exception as exc:  # noqa: BLE001 - the provider is a boundary: any failure is recorded
-                return _fail(refund, actor=actor, why=f"{type(exc).__name__}: {exc}", fields=fields)
+                return _fail(refund, actor=actor, why=f"{type(exc).__name__}: {exc}", fields=fields, via=via)
         payment.amount_refunded += refund.amount
         payment.status = (
             PaymentStatus.REFUNDED
@@ -607,7 +608,7 @@ def refund_process(*, refund: Refund | int | str, actor) -> Refund:
     refund.status = RefundStatus.PROCESSED
     refund.processed_at = timezone.now()
     refund.failure_reason = ""
-    _save(refund, actor=actor, reason="Processed", fields=fields)
+    _save(refund, actor=actor, reason=_with_via("Processed", via), fields=fields)
     event_record(
         order=order,
         actor=actor,
@@ -616,6 +617,7 @@ def refund_process(*, refund: Refund | int | str, actor) -> Refund:
             refund,
             provider_reference=refund.provider_reference,
             credit_note=refund.credit_note.number if refund.credit_note_id else None,
+            **({"via": via} if via else {}),
         ),
     )
     return refund
@@ -639,11 +641,17 @@ def _to_ledger(refund: Refund, order: Order, *, method: str, actor) -> str:
     return voucher.code
 
 
-def _fail(refund: Refund, *, actor, why: str, fields: list[str]) -> Refund:
+def _fail(refund: Refund, *, actor, why: str, fields: list[str], via: str = "") -> Refund:
     refund.status = RefundStatus.FAILED
     refund.failure_reason = why[:2000]
-    _save(refund, actor=actor, reason=f"Failed: {why}"[:500], fields=fields)
-    event_record(order=refund.order, actor=actor, type=REFUND_FAILED, reason=why[:500], payload=_payload(refund))
+    _save(refund, actor=actor, reason=_with_via(f"Failed: {why}"[:500], via), fields=fields)
+    event_record(
+        order=refund.order,
+        actor=actor,
+        type=REFUND_FAILED,
+        reason=why[:500],
+        payload=_payload(refund, **({"via": via} if via else {})),
+    )
     return refund
 
 

@@ -1,3 +1,4 @@
+import io
 from decimal import Decimal
 
 import pytest
@@ -198,7 +199,7 @@ def test_the_command_refuses_the_requester_approving_their_own_refund():
     requester, refund = _large_refund_of_a_manager()
 
     with pytest.raises(CommandError, match="approver_is_requester"):
-        call_command("refund_approve", refund.number, "--as", requester.username)
+        call_command("refund_approve", refund.number, "--as", requester.username, stdin=io.StringIO("pw\n"))
 
     assert Refund.objects.get(pk=refund.pk).status == "requested"
 
@@ -207,7 +208,7 @@ def test_the_command_approves_as_another_finance_manager(capsys):
     _requester, refund = _large_refund_of_a_manager()
     manager = finance_user(*MANAGER)
 
-    call_command("refund_approve", refund.number, "--as", manager.username)
+    call_command("refund_approve", refund.number, "--as", manager.username, stdin=io.StringIO("pw\n"))
 
     assert Refund.objects.get(pk=refund.pk).approved_by == manager
     assert f"Refund {refund.number} approved" in capsys.readouterr().out

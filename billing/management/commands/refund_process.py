@@ -1,25 +1,24 @@
-"""`manage.py refund_process RFD-2026-000001 --as alice`: pay an approved refund out (once)."""
+"""`manage.py refund_process RFD-2026-000001 [--as finance]`: pay an approved refund out (once),
+as the staff account this shell proves (oms.core.shell, as for refund_approve)."""
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from billing.services.refunds import refund_process
 from oms.core.errors import ApplicationError
+from oms.core.shell import ActingCommand
 
 
-class Command(BaseCommand):
-    help = "Process an approved refund, acting as the named user."
+class Command(ActingCommand):
+    help = "Process an approved refund as the staff account this shell proves."
 
     def add_arguments(self, parser):
         parser.add_argument("number", help="The refund's number.")
-        parser.add_argument("--as", dest="username", required=True, help="The acting user's username.")
+        super().add_arguments(parser)
 
-    def handle(self, *args, number, username, **options):
-        user = get_user_model().objects.filter(username=username, is_active=True).first()
-        if user is None:
-            raise CommandError(f"No active user {username!r}.")
+    def handle(self, *args, number, **options):
+        identity = self.acting_identity(options)
         try:
-            refund = refund_process(refund=number, actor=user)
+            refund = refund_process(refund=number, actor=identity.user, via=identity.via)
         except ApplicationError as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from exc
         if refund.status == "failed":
