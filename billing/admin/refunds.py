@@ -14,7 +14,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, Sum
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -150,6 +150,48 @@ class RefundAdmin(ReadOnlyAdminMixin, AuditedAdmin):
     def changelist_view(self, request, extra_context=None):
         extra = {"title": _("Refunds")}
         return super().changelist_view(request, {**extra, **(extra_context or {})})
+
+    # --- the refund's page: approve, or why not (refund_can_approve, the service's own rule) -------
+    change_form_template = "admin/billing/refund/change_form.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/approve/", view(self.approve_view), name="billing_refund_approve"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        refund = Refund.objects.filter(pk=int(object_id)).first() if str(object_id).isdigit() else None
+        context = dict(extra_context or {})
+        if refund is not None and refund.status == RefundStatus.REQUESTED and self.has_approve_permission(request):
+            allowed, reason = services.refund_can_approve(refund, request.user)
+            context["refund_approval"] = {
+                "allowed": allowed,
+                "reason": reason,
+                "url": reverse("admin:billing_refund_approve", args=[refund.pk]),
+            }
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def approve_view(self, request, object_id):
+        """POST only: approve this refund as the signed-in user (the service decides)."""
+        if not self.has_approve_permission(request):
+            raise PermissionDenied
+        try:
+            pk = int(unquote(object_id))
+        except ValueError:
+            raise Http404 from None
+        change_url = reverse("admin:billing_refund_change", args=[pk])
+        if request.method != "POST":
+            return HttpResponseRedirect(change_url)
+        note = (request.POST.get("note") or "").strip()[:2000]
+        try:
+            refund = services.refund_approve(refund=pk, actor=request.user, note=note)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Refund %(number)s approved.") % {"number": refund.number})
+        return HttpResponseRedirect(change_url)
 
     # --- actions: one service call per refund, each refusal named ------------------------------
     def has_approve_permission(self, request):

@@ -270,6 +270,29 @@ def test_the_cockpit_action_refuses_the_split_with_the_reason(client):
         assert _status(refund) == "requested"
 
 
+def test_the_refund_page_offers_the_approval_only_to_whom_the_rule_allows_and_says_why(client):
+    order = paid_order()
+    support = finance_user(*REQUESTER)
+    finance, manager = finance_user(*APPROVER), finance_user(*MANAGER)
+    first, second = _split(order, support, "30", "30")
+    page_url = reverse("admin:billing_refund_change", args=[second.pk])
+    approve_url = reverse("admin:billing_refund_approve", args=[second.pk])
+
+    client.force_login(finance)
+    page = client.get(page_url).content.decode()
+    refused = client.post(approve_url, {"note": "looks fine"}, follow=True)
+
+    assert approve_url not in page
+    assert f"together with {first.number} on this order makes 60.00 EUR within 30 days, above 50.00 EUR" in page
+    assert any("60.00 EUR within 30 days" in str(m) for m in refused.context["messages"])
+    assert _status(second) == "requested"
+
+    client.force_login(manager)
+    assert approve_url in client.get(page_url).content.decode()
+    client.post(approve_url, {"note": "checked"})
+    assert (_status(second), Refund.objects.get(pk=second.pk).approved_by) == ("approved", manager)
+
+
 # --- at the same moment --------------------------------------------------------------------------
 
 
