@@ -6,7 +6,6 @@ tasks run eagerly, so that `make run` works on a machine with nothing installed.
 """
 
 import os
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -293,11 +292,6 @@ OMS_EXPORT_STREAM_ROWS = int(os.environ.get("OMS_EXPORT_STREAM_ROWS", "5000"))
 # A refund above this amount (in the order's currency) needs a second person holding
 # billing.approve_large_refund; the requester never approves their own refund, whatever the amount.
 OMS_REFUND_SECOND_APPROVER_ABOVE = Decimal(os.environ.get("OMS_REFUND_SECOND_APPROVER_ABOVE", "100.00"))
-# Vouchers issued as refunds or compensation stay valid this many days.
-OMS_VOUCHER_VALID_DAYS = int(os.environ.get("OMS_VOUCHER_VALID_DAYS", "365"))
-
-# --- billing: invoices and payments ------------------------------------------------------------------
-# The seller's legal details, printed on every invoice and credit note (a snapshot at issue).
 # The amount held against that limit is not each refund alone but the sum of the order's refunds
 # requested within this many days of it (either side), and separately the sum of the customer's
 # refunds requested the same calendar day (TIME_ZONE): splitting a refund does not dodge the limit.
@@ -306,6 +300,11 @@ OMS_REFUND_SECOND_APPROVER_WINDOW_DAYS = int(os.environ.get("OMS_REFUND_SECOND_A
 # operating-system user acts as that account; anyone else names an account with --as and types its
 # password. Example: OMS_SHELL_OPERATORS="alice=finance-manager,bob=finance".
 OMS_SHELL_OPERATORS = os.environ.get("OMS_SHELL_OPERATORS", "")
+# Vouchers issued as refunds or compensation stay valid this many days.
+OMS_VOUCHER_VALID_DAYS = int(os.environ.get("OMS_VOUCHER_VALID_DAYS", "365"))
+
+# --- billing: invoices and payments ------------------------------------------------------------------
+# The seller's legal details, printed on every invoice and credit note (a snapshot at issue).
 OMS_SELLER = {
     "name": os.environ.get("OMS_SELLER_NAME", "OMS Demo SAS"),
     "address": [
@@ -367,27 +366,3 @@ OMS_FRAUD_REVIEW_SCORE = int(os.environ.get("OMS_FRAUD_REVIEW_SCORE", "70"))
 OMS_SMS_BACKEND = os.environ.get("OMS_SMS_BACKEND", "integrations.adapters.sms.FileSmsBackend")
 OMS_SMS_DIR = Path(os.environ.get("OMS_SMS_DIR", VAR_DIR / "sms"))
 OMS_SMS_FROM = os.environ.get("OMS_SMS_FROM", "OMS")
-
-# --- cockpit logins: throttling (django-axes) and the client's address (issue 12) ---------------------
-# The address a request came from (oms.core.client_ip): REMOTE_ADDR, unless a reverse proxy in front
-# sets the header named here (X-Forwarded-For, X-Real-IP). Never name one without such a proxy:
-# clients could then choose their address. With proxies in a row, how many of ours append to it.
-OMS_CLIENT_IP_HEADER = os.environ.get("OMS_CLIENT_IP_HEADER", "").strip()
-OMS_CLIENT_IP_PROXY_COUNT = int(os.environ.get("OMS_CLIENT_IP_PROXY_COUNT", "1"))
-INSTALLED_APPS.append("axes")
-# Last, as axes asks: it turns a refused login into the lockout page.
-MIDDLEWARE.append("axes.middleware.AxesMiddleware")
-# The first backend refuses a locked-out login before any password is checked.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-# Failures are counted per username and address together: a guesser is locked out of that account
-# from that address while its owner, elsewhere, still logs in, and nobody can lock out everyone.
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_FAILURE_LIMIT = int(os.environ.get("OMS_LOGIN_FAILURE_LIMIT", "5"))
-AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("OMS_LOGIN_COOLOFF_MINUTES", "15")))
-AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "oms.core.client_ip.client_ip"
-AXES_LOCKOUT_CALLABLE = "oms.cockpit.login.lockout_response"
-# Successful logins are in the JSON log (oms.cockpit.login), not in an ever-growing table.
-AXES_DISABLE_ACCESS_LOG = True
-# oms.cockpit.login logs each failure with the username and address; axes's own lines mask both.
-LOGGING["loggers"]["axes"] = {"level": "WARNING"}
