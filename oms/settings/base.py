@@ -6,6 +6,7 @@ tasks run eagerly, so that `make run` works on a machine with nothing installed.
 """
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -366,3 +367,27 @@ OMS_FRAUD_REVIEW_SCORE = int(os.environ.get("OMS_FRAUD_REVIEW_SCORE", "70"))
 OMS_SMS_BACKEND = os.environ.get("OMS_SMS_BACKEND", "integrations.adapters.sms.FileSmsBackend")
 OMS_SMS_DIR = Path(os.environ.get("OMS_SMS_DIR", VAR_DIR / "sms"))
 OMS_SMS_FROM = os.environ.get("OMS_SMS_FROM", "OMS")
+
+# --- cockpit logins: throttling (django-axes) and the client's address (issue 12) ---------------------
+# The address a request came from (oms.core.client_ip): REMOTE_ADDR, unless a reverse proxy in front
+# sets the header named here (X-Forwarded-For, X-Real-IP). Never name one without such a proxy:
+# clients could then choose their address. With proxies in a row, how many of ours append to it.
+OMS_CLIENT_IP_HEADER = os.environ.get("OMS_CLIENT_IP_HEADER", "").strip()
+OMS_CLIENT_IP_PROXY_COUNT = int(os.environ.get("OMS_CLIENT_IP_PROXY_COUNT", "1"))
+INSTALLED_APPS.append("axes")
+# Last, as axes asks: it turns a refused login into the lockout page.
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+# The first backend refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Failures are counted per username and address together: a guesser is locked out of that account
+# from that address while its owner, elsewhere, still logs in, and nobody can lock out everyone.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = int(os.environ.get("OMS_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("OMS_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "oms.core.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "oms.cockpit.login.lockout_response"
+# Successful logins are in the JSON log (oms.cockpit.login), not in an ever-growing table.
+AXES_DISABLE_ACCESS_LOG = True
+# oms.cockpit.login logs each failure with the username and address; axes's own lines mask both.
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}
