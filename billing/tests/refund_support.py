@@ -81,7 +81,7 @@ def delivered_order_with_invoice():
                 "status": code,
                 "occurred_at": (start + datetime.timedelta(hours=hours)).isoformat(),
             }
-            for code, hours in (("IN_TRANSIT", 2), ("DELIVERED", 26))
+            for code, hours in (("IN_TRANSIT", 2), ("DELIVERED", 20))
         ]
         fulfillment.carrier_webhook_receive(carrier="sandbox", payload={"events": events}, actor=system)
 

@@ -94,4 +94,5 @@ def amount_parse(value, *, currency: str | None, field: str, minimum: Decimal | 
     problem = amount_problem(amount, currency, minimum=minimum)
     if problem:
         raise ValidationError(f"{field}: {problem}", code="invalid", fields={field: [problem]})
-    return amount
+    # It fits the minor unit: quantizing only writes it out in full ("5" → "5.00" EUR).
+    return quantize(amount, currency) if currency and currency in CURRENCIES else amount
