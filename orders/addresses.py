@@ -2,9 +2,7 @@
 
 from django_countries import countries
 
-ADDRESS_FIELDS = ("name", "company", "line1", "line2", "postal_code", "city", "region", "country", "phone")
-REQUIRED_FIELDS = ("name", "line1", "city", "country")
-MAX_LENGTH = 200
+from oms.core.addresses import ADDRESS_FIELDS, MAX_LENGTH, REQUIRED_FIELDS  # noqa: F401 (the address's rules)
 
 
 def address_errors(data) -> dict[str, list[str]]:

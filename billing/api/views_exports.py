@@ -47,7 +47,8 @@ class ExportInputSerializer(StrictInputSerializer):
 
 
 class ExportSerializer(serializers.ModelSerializer):
-    channel = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    # Null: an export of every channel.
+    channel = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     requested_by = serializers.CharField(source="requested_by.get_username", read_only=True)
     download_url = serializers.SerializerMethodField()
 

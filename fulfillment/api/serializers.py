@@ -278,7 +278,7 @@ class ShipmentReasonInputSerializer(StrictInputSerializer):
 
 
 class ShipmentCancelInputSerializer(StrictInputSerializer):
-    reason = serializers.CharField(required=False, allow_blank=True, help_text="Why. Required.")
+    reason = serializers.CharField(help_text="Why.")
 
 
 # --- short picks ---------------------------------------------------------------------------------
@@ -287,7 +287,7 @@ class ShipmentCancelInputSerializer(StrictInputSerializer):
 class ShortPickSubstituteInputSerializer(StrictInputSerializer):
     sku = serializers.CharField(max_length=64, help_text="The SKU shipped instead, from the parcel's location.")
     consent_channel = serializers.ChoiceField(choices=ConsentChannel.choices)
-    consent_note = serializers.CharField(allow_blank=True, help_text="What the customer agreed to. Required.")
+    consent_note = serializers.CharField(help_text="What the customer agreed to.")
 
 
 class ShortPickDelayInputSerializer(StrictInputSerializer):
@@ -298,7 +298,7 @@ class ShortPickDelayInputSerializer(StrictInputSerializer):
 
 class ShortPickCancelLineInputSerializer(StrictInputSerializer):
     consent_channel = serializers.ChoiceField(choices=ConsentChannel.choices)
-    consent_note = serializers.CharField(allow_blank=True, help_text="What the customer agreed to. Required.")
+    consent_note = serializers.CharField(help_text="What the customer agreed to.")
 
 
 # --- waves ---------------------------------------------------------------------------------------
@@ -319,7 +319,9 @@ class WaveCreateInputSerializer(StrictInputSerializer):
         max_value=32767,
         help_text="Only priorities up to this (lower is first).",
     )
-    limit = serializers.IntegerField(required=False, help_text="1 to 2000 shipments; 200 by default.")
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=2000, help_text="Shipments at most; 200 by default."
+    )
     shipments = serializers.ListField(
         child=serializers.CharField(max_length=32),
         required=False,

@@ -26,6 +26,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from oms.core.addresses import COUNTRY_CODES
+from oms.core.addresses import MAX_LENGTH as ADDRESS_MAX_LENGTH
 from oms.core.errors import ApplicationError, ValidationError
 from oms.core.idempotency import HEADER as IDEMPOTENCY_HEADER
 from oms.core.idempotency import IdempotentAPIMixin
@@ -208,7 +210,8 @@ PDF_RESPONSE = OpenApiResponse(OpenApiTypes.BINARY, description="The PDF.")
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     name=IDEMPOTENCY_HEADER,
-    type=OpenApiTypes.STR,
+    # What a header carries intact: visible ASCII, spaces inside only (HTTP strips them at the ends).
+    type={"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]([ -~]*[!-~])?$"},
     location=OpenApiParameter.HEADER,
     required=False,
     description=(
@@ -250,30 +253,56 @@ def invalid_field(field: str, message: str) -> ValidationError:
 # --- fields --------------------------------------------------------------------------------------
 
 
+def _address_text(*, required: bool = False, **kwargs) -> serializers.CharField:
+    if required:
+        return serializers.CharField(max_length=ADDRESS_MAX_LENGTH, help_text="Required.", **kwargs)
+    return serializers.CharField(
+        max_length=ADDRESS_MAX_LENGTH, required=False, allow_blank=True, allow_null=True, **kwargs
+    )
+
+
 class AddressSerializer(serializers.Serializer):
-    """The documented shape of an address. Addresses are checked by the services, not here."""
+    """An address as the OMS keeps it (orders.addresses): every part, empty when not given."""
 
-    name = serializers.CharField(help_text="Required.")
-    company = serializers.CharField(required=False, allow_blank=True)
-    line1 = serializers.CharField(help_text="Required.")
-    line2 = serializers.CharField(required=False, allow_blank=True)
-    postal_code = serializers.CharField(required=False, allow_blank=True)
-    city = serializers.CharField(help_text="Required.")
-    region = serializers.CharField(required=False, allow_blank=True)
-    country = serializers.CharField(help_text="ISO 3166-1 alpha-2, e.g. FR. Required.")
-    phone = serializers.CharField(required=False, allow_blank=True)
+    name = serializers.CharField()
+    company = serializers.CharField()
+    line1 = serializers.CharField()
+    line2 = serializers.CharField()
+    postal_code = serializers.CharField()
+    city = serializers.CharField()
+    region = serializers.CharField()
+    country = serializers.CharField(help_text="ISO 3166-1 alpha-2, e.g. FR.")
+    phone = serializers.CharField()
 
 
-@extend_schema_field(AddressSerializer)
+class AddressInputSerializer(StrictInputSerializer):
+    """An address as the services check it (orders.addresses.address_errors): name, line1, city and
+    country required, every part at most 200 characters, no other field."""
+
+    name = _address_text(required=True)
+    company = _address_text()
+    line1 = _address_text(required=True)
+    line2 = _address_text()
+    postal_code = _address_text()
+    city = _address_text(required=True)
+    region = _address_text()
+    country = serializers.ChoiceField(
+        choices=COUNTRY_CODES, help_text="ISO 3166-1 alpha-2, e.g. FR (lower case is accepted too)."
+    )
+    phone = _address_text()
+
+
 class AddressField(serializers.DictField):
-    """An address object passed as sent to the service, which reports its errors per field."""
+    """An address object passed as sent to the service, which reports its errors per field.
+
+    Documented as AddressInput in requests and Address in answers (oms.core.schema).
+    """
 
 
-@extend_schema_field(OpenApiTypes.STR)
 class PlainChoiceField(serializers.ChoiceField):
-    """Validated like a choice, documented as a string with its values in the help text.
+    """Validated like a choice, documented as a string with its values inline (oms.core.schema).
 
-    (An enum here would collide in the schema with the order's own `status` enum.)
+    (A named enum here would collide in the schema with the order's own `status` enum.)
     """
 
 
@@ -393,8 +422,6 @@ class BoundedDateTimeField(serializers.DateTimeField):
         if problem:
             raise serializers.ValidationError(problem)
         return parsed
-
-
 
 
 class WriteApi(IdempotentAPIMixin, APIView):

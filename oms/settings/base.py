@@ -202,6 +202,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The errors every operation can answer, and its path ids' bounds (oms.core.schema).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "oms.core.schema.document_common_errors",
+    ],
 }
 
 # --- OMS ------------------------------------------------------------------------------------
@@ -339,6 +344,9 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "ReturnMethodEnum": "returns.choices.ReturnMethod",
         "ReturnStatusEnum": "returns.choices.ReturnStatus",
         "OrderStatusEnum": "orders.choices.OrderStatus",
+        "ShipmentKindEnum": "fulfillment.choices.ShipmentKind",
+        "ShipmentStatusEnum": "fulfillment.choices.ShipmentStatus",
+        "TrackingStatusEnum": "fulfillment.carriers.choices.TrackingStatus",
     }
 )
 

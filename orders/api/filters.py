@@ -40,7 +40,11 @@ class MomentField(forms.Field):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment)
-        return moment
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59, which ISO 8601 allows (a 500 before).
+        try:
+            return moment.astimezone(datetime.UTC)
+        except OverflowError:  # year 1 or 9999 moved past the calendar's ends: the bound is open
+            return datetime.datetime.min.replace(tzinfo=datetime.UTC) if moment.year == 1 else None
 
 
 class StrictBooleanField(forms.Field):
@@ -69,7 +73,11 @@ class MomentFilter(django_filters.Filter):
 
 
 def _moment_filter(*, lookup_expr: str, description: str, end_of_day: bool = False) -> MomentFilter:
-    schema = {"type": "string", "description": description, "example": "2026-01-31"}
+    schema = {
+        "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
+        "description": description,
+        "example": "2026-01-31",
+    }
     return extend_schema_field(schema)(
         MomentFilter(field_name="placed_at", lookup_expr=lookup_expr, end_of_day=end_of_day, help_text=description)
     )

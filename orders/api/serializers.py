@@ -5,20 +5,35 @@ use the same dotted keys (`lines.0.quantity`) that `validated_input` gives DRF's
 client reads one error format whichever layer refused the request.
 """
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from oms.core.api import (
     AddressField,
-    AddressSerializer,  # noqa: F401 (the address shape the order API documents; its test reads it here)
+    AddressInputSerializer,  # noqa: F401 (the address rules the order API documents; its test reads them here)
     MoneyField,
     PlainChoiceField,
     StrictInputSerializer,
     UsernameField,
 )
+from oms.core.money import AMOUNT_MAX, CURRENCIES
 from orders.choices import CancelReason, FulfillmentStatus, HoldReason, OrderStatus, PaymentStatus
+from orders.fraud_details import order_data_for
 from orders.labels import order_customer_label
 from orders.models import MONEY, RATE  # the columns' sizes: wider input could not be stored as sent
 from orders.selectors import order_allowed_actions
+from orders.services._common import MAX_LINES, MAX_QUANTITY, MAX_TEXT
+
+# The bounds the services hold amounts, rates and scores to (the schema states them).
+AMOUNT = {**MONEY, "min_value": 0, "max_value": AMOUNT_MAX}
+TAX_RATE = {**RATE, "min_value": 0, "max_value": 1}
+
+
+@extend_schema_field(
+    {"type": "string", "enum": sorted(CURRENCIES), "nullable": True, "description": "ISO 4217, in use today."}
+)
+class CurrencyCodeField(serializers.CharField):
+    """An ISO 4217 code of a currency in use (the service checks it, in any letter case)."""
 
 
 class CustomerInputSerializer(StrictInputSerializer):
@@ -32,9 +47,9 @@ class CustomerInputSerializer(StrictInputSerializer):
 class ShippingInputSerializer(StrictInputSerializer):
     method = serializers.CharField(required=False, allow_blank=True, max_length=80)
     price = serializers.DecimalField(
-        **MONEY, required=False, help_text="As the channel states it (with or without tax)."
+        **AMOUNT, required=False, help_text="As the channel states it (with or without tax)."
     )
-    tax_rate = serializers.DecimalField(**RATE, required=False, help_text="0.20 for 20 %.")
+    tax_rate = serializers.DecimalField(**TAX_RATE, required=False, help_text="0.20 for 20 %.")
     pickup_location = serializers.CharField(
         required=False, allow_blank=True, max_length=40, help_text="Code of the store where the customer collects."
     )
@@ -43,10 +58,12 @@ class ShippingInputSerializer(StrictInputSerializer):
 class LineInputSerializer(StrictInputSerializer):
     sku = serializers.CharField(max_length=64)
     name = serializers.CharField(max_length=255)
-    quantity = serializers.IntegerField(help_text="1 to 100000.")
-    unit_price = serializers.DecimalField(**MONEY)
-    discount = serializers.DecimalField(**MONEY, required=False, help_text="Amount off the line, not per unit.")
-    tax_rate = serializers.DecimalField(**RATE, required=False, help_text="0.20 for 20 %.")
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    unit_price = serializers.DecimalField(**AMOUNT)
+    discount = serializers.DecimalField(
+        **AMOUNT, required=False, help_text="Amount off the line, not per unit: at most the line's amount."
+    )
+    tax_rate = serializers.DecimalField(**TAX_RATE, required=False, help_text="0.20 for 20 %.")
     attributes = serializers.DictField(required=False, help_text="Snapshot of the variant: size, color…")
     promotion = serializers.DictField(required=False, help_text="Snapshot of the promotion's terms.")
 
@@ -56,7 +73,7 @@ class PaymentInputSerializer(StrictInputSerializer):
         choices=["unpaid", "authorized", "paid"], required=False, help_text="unpaid (default), authorized or paid."
     )
     amount = serializers.DecimalField(
-        **MONEY, required=False, allow_null=True, help_text="Defaults to the order total."
+        **AMOUNT, required=False, allow_null=True, help_text="Defaults to the order total."
     )
     method = serializers.CharField(required=False, allow_blank=True, max_length=40)
     reference = serializers.CharField(required=False, allow_blank=True, max_length=128)
@@ -64,11 +81,16 @@ class PaymentInputSerializer(StrictInputSerializer):
 
 class RiskInputSerializer(StrictInputSerializer):
     score = serializers.IntegerField(
+        min_value=0,
+        max_value=100,
         help_text="0 to 100, from the channel's fraud tool. At OMS_FRAUD_REVIEW_SCORE or above, "
-        "the order is held for a fraud review."
+        "the order is held for a fraud review.",
     )
     facts = serializers.ListField(
-        child=serializers.CharField(max_length=255), required=False, help_text="Why: shown to the fraud reviewer."
+        child=serializers.CharField(max_length=255),
+        required=False,
+        max_length=50,
+        help_text="Why: shown to the fraud reviewer.",
     )
 
 
@@ -81,7 +103,7 @@ class OrderCreateInputSerializer(StrictInputSerializer):
         max_length=128,
         help_text="The channel's own id: importing it again returns the existing order (200).",
     )
-    currency = serializers.CharField(
+    currency = CurrencyCodeField(
         required=False, allow_null=True, max_length=3, help_text="ISO 4217; the channel's currency by default."
     )
     prices_include_tax = serializers.BooleanField(required=False, allow_null=True)
@@ -93,12 +115,15 @@ class OrderCreateInputSerializer(StrictInputSerializer):
     billing_address = AddressField()
     shipping_address = AddressField(required=False, allow_null=True, help_text="The billing address by default.")
     shipping = ShippingInputSerializer(required=False)
-    lines = LineInputSerializer(many=True)
+    lines = LineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
     payment = PaymentInputSerializer(required=False)
     risk = RiskInputSerializer(required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
     note = serializers.CharField(
-        required=False, allow_blank=True, help_text="An internal note, never shown to the customer."
+        required=False,
+        allow_blank=True,
+        max_length=MAX_TEXT,
+        help_text="An internal note, never shown to the customer.",
     )
     requires_approval = serializers.BooleanField(required=False)
     purchase_order_number = serializers.CharField(required=False, allow_blank=True, max_length=64)
@@ -107,12 +132,12 @@ class OrderCreateInputSerializer(StrictInputSerializer):
 
 class ReasonInputSerializer(StrictInputSerializer):
     reason = serializers.CharField(
-        required=False, allow_blank=True, help_text="Why; kept on the event and the history."
+        required=False, allow_blank=True, max_length=MAX_TEXT, help_text="Why; kept on the event and the history."
     )
 
 
 class OrderMarkPaidInputSerializer(ReasonInputSerializer):
-    amount = serializers.DecimalField(**MONEY, required=False, allow_null=True, help_text="What is due by default.")
+    amount = serializers.DecimalField(**AMOUNT, required=False, allow_null=True, help_text="What is due by default.")
     captured = serializers.BooleanField(
         required=False, default=True, help_text="False records an authorization, not a capture."
     )
@@ -121,17 +146,19 @@ class OrderMarkPaidInputSerializer(ReasonInputSerializer):
 
 
 class OrderFlagForReviewInputSerializer(StrictInputSerializer):
-    reason = serializers.CharField(help_text="Why the order needs a review.")
-    risk_score = serializers.IntegerField(required=False, allow_null=True, help_text="0 to 100.")
+    reason = serializers.CharField(max_length=MAX_TEXT, help_text="Why the order needs a review.")
+    risk_score = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100)
 
 
 class ClearFraudInputSerializer(StrictInputSerializer):
-    reason = serializers.CharField(help_text="Why this is a false positive: kept as the case's evidence.")
+    reason = serializers.CharField(
+        max_length=MAX_TEXT, help_text="Why this is a false positive: kept as the case's evidence."
+    )
 
 
 class QuantitiesInputSerializer(ReasonInputSerializer):
     quantities = serializers.DictField(
-        child=serializers.IntegerField(),
+        child=serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY),
         required=False,
         allow_null=True,
         help_text="{line id: quantity}; everything that is still open when left out.",
@@ -152,19 +179,19 @@ class OrderCancelInputSerializer(ReasonInputSerializer):
 
 class OrderHoldInputSerializer(StrictInputSerializer):
     reason = serializers.ChoiceField(choices=HoldReason.choices, help_text="What the hold waits for.")
-    note = serializers.CharField(required=False, allow_blank=True)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT)
 
 
 class OrderHoldReleaseInputSerializer(StrictInputSerializer):
-    note = serializers.CharField(required=False, allow_blank=True, help_text="Why the hold can go. Required.")
+    note = serializers.CharField(max_length=MAX_TEXT, help_text="Why the hold can go.")
 
 
 class OrderNoteInputSerializer(StrictInputSerializer):
-    body = serializers.CharField(allow_blank=True, help_text="1 to 5000 characters.")
+    body = serializers.CharField(max_length=MAX_TEXT)
 
 
 class OrderTagInputSerializer(ReasonInputSerializer):
-    tag = serializers.CharField(help_text="1 to 40 characters, stored lower case.")
+    tag = serializers.CharField(max_length=40, help_text="Stored lower case.")
 
 
 class OrderChangeAddressInputSerializer(ReasonInputSerializer):
@@ -314,6 +341,10 @@ class OrderDetailSerializer(_OrderBaseSerializer):
 
     def get_allowed_actions(self, order) -> list[str]:
         return order_allowed_action_slugs(order=order, user=self.context["request"].user)
+
+    def to_representation(self, order):
+        # The risk score, the fraud notes and reasons only for those who work fraud.
+        return order_data_for(self.context["request"].user, super().to_representation(order))
 
 
 # --- what the requesting user may do ------------------------------------------------------------

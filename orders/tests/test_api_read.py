@@ -10,8 +10,8 @@ from django.utils import timezone
 from oms.cockpit import roles
 from oms.core.api import IdCursorPagination
 from orders import services
-from orders.addresses import ADDRESS_FIELDS, REQUIRED_FIELDS
-from orders.api.serializers import AddressSerializer
+from orders.addresses import ADDRESS_FIELDS, MAX_LENGTH, REQUIRED_FIELDS
+from orders.api.serializers import AddressInputSerializer
 from orders.choices import OrderStatus
 from orders.labels import order_customer_label
 from orders.models import Channel
@@ -158,9 +158,10 @@ def test_the_detail_runs_the_same_queries_for_3_lines_as_for_40(api_client, admi
 
 
 def test_the_address_shape_in_the_schema_is_the_services_one():
-    fields = AddressSerializer().fields
+    fields = AddressInputSerializer().fields
     assert set(fields) == set(ADDRESS_FIELDS)
     assert {name for name, field in fields.items() if field.required} == set(REQUIRED_FIELDS)
+    assert {field.max_length for name, field in fields.items() if name != "country"} == {MAX_LENGTH}
 
 
 # --- list: filters -----------------------------------------------------------------------------------

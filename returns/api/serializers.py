@@ -52,8 +52,9 @@ class ReturnLineSerializer(serializers.ModelSerializer):
     line = serializers.IntegerField(source="order_line.line_number")
     sku = serializers.CharField(source="order_line.sku")
     name = serializers.CharField(source="order_line.name")
-    exchange_for = serializers.CharField(source="exchange_for.sku", default=None)
-    exchange_line = serializers.IntegerField(source="exchange_line.line_number", default=None)
+    # Exchanges only: null on a plain return.
+    exchange_for = serializers.CharField(source="exchange_for.sku", default=None, allow_null=True)
+    exchange_line = serializers.IntegerField(source="exchange_line.line_number", default=None, allow_null=True)
 
     class Meta:
         model = ReturnLine
