@@ -29,6 +29,7 @@ from oms.core.admin import (
 from oms.core.errors import ApplicationError
 from orders import cases
 from orders.choices import CASE_TEAMS, CaseDecision, CaseKind, CaseLevel, CaseStatus, CaseTeam, HoldReason, OrderStatus
+from orders.fraud_details import can_see_fraud_details, case_is_fraud
 from orders.models import Case, Order
 from orders.selectors import order_search_q
 
@@ -601,10 +602,13 @@ def order_cases_panel(*, order, user, limit: int = 20) -> dict:
         .order_by(F("resolved_at").desc(nulls_first=True), "due_at", "pk")[:limit]
     )
     rows.sort(key=lambda c: (not c.is_open, c.due_at if c.is_open else -c.resolved_at.timestamp()))
+    fraud_details = can_see_fraud_details(user)
     return {
         "cases": [
             {
                 "case": case,
+                # A fraud case's title and resolution are its notes: for those who work fraud.
+                "withheld": not fraud_details and case_is_fraud(case.kind),
                 "kind": kind_badge(case),
                 "status": status_badge(case),
                 "due": due_label(case) if case.is_open else "",

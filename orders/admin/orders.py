@@ -1,5 +1,6 @@
 """The order list and the order page (the cockpit's main screen), with the panels other apps register."""
 
+import dataclasses
 from decimal import Decimal
 
 from django.contrib import admin, messages
@@ -35,11 +36,13 @@ from orders.admin.timeline import (
     PAYMENT_TONES,
     STATUS_TONES,
     TIMELINE_EVENTS,
-    payload_summary,
+    event_for,
 )
 from orders.choices import (
     OrderEventType,
+    OrderStatus,
 )
+from orders.fraud_details import RISK_FIELDS, can_see_fraud_details, hold_is_fraud
 from orders.labels import order_customer_label
 from orders.models import Order, OrderEvent, OrderHold, OrderLine, OrderNote
 from orders.selectors import order_search_q
@@ -155,20 +158,71 @@ class OrderAdmin(ReadOnlyAdminMixin, AuditedAdmin):
     def progress_column(self, order):
         return format_html("{}<br>{}", self.payment_badge(order), self.fulfillment_badge(order))
 
-    @admin.display(description=_("test, holds, tags"))
-    def flags_column(self, order):
+    def _flags(self, order, *, fraud_notes: bool):
         holds = getattr(order, "active_holds", None)
         if holds is None:
             holds = [h for h in order.holds.all() if h.released_at is None]
         flags = [badge(_("test"), "test")] if order.is_test else []
         flags += [
-            badge(_("hold: %(reason)s") % {"reason": h.get_reason_display()}, "alert", title=h.note) for h in holds
+            badge(
+                _("hold: %(reason)s") % {"reason": h.get_reason_display()},
+                "alert",
+                title=h.note if fraud_notes or not hold_is_fraud(h.reason) else "",
+            )
+            for h in holds
         ]
         flags += [
             format_html('<span class="oms-tag" style="--tag-color: {}">{}</span>', tag.color, tag.name)
             for tag in order.tags.all()
         ]
         return format_html_join(" ", "{}", ((flag,) for flag in flags))
+
+    @admin.display(description=_("test, holds, tags"))
+    def flags_column(self, order):
+        return self._flags(order, fraud_notes=True)
+
+    @admin.display(description=_("test, holds, tags"))
+    def flags_column_plain(self, order):
+        """The flags without a fraud-review hold's note (its tooltip): for those who do not work fraud."""
+        return self._flags(order, fraud_notes=False)
+
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        if can_see_fraud_details(request.user):
+            return columns
+        return tuple("flags_column_plain" if name == "flags_column" else name for name in columns)
+
+    def get_exclude(self, request, obj=None):
+        # The order's form is shown only by its history (a past version): no risk fields there either.
+        exclude = tuple(super().get_exclude(request, obj) or ())
+        return exclude if can_see_fraud_details(request.user) else (*exclude, *RISK_FIELDS)
+
+    def set_history_delta_changes(self, request, historical_records, foreign_keys_are_objs=True):
+        """simple-history's field changes per version; for those who do not work fraud, without the
+        risk fields, and without the reason of a version that changed them or went into or out of a
+        review (the reason is the fraud note)."""
+        if can_see_fraud_details(request.user):
+            return super().set_history_delta_changes(request, historical_records, foreign_keys_are_objs)
+        records = list(historical_records)
+        for newer, older in zip(records, [*records[1:], None], strict=True):
+            # The oldest version of the page is compared with the one before it (on the next page).
+            older = older or newer.prev_record
+            if older is None:
+                continue
+            delta = newer.diff_against(older, foreign_keys_are_objs=foreign_keys_are_objs)
+            if any(
+                change.field in RISK_FIELDS
+                or (change.field == "status" and OrderStatus.UNDER_REVIEW in (change.old, change.new))
+                for change in delta.changes
+            ):
+                newer.history_change_reason = ""
+                delta = dataclasses.replace(
+                    delta,
+                    changes=[change for change in delta.changes if change.field not in RISK_FIELDS],
+                    changed_fields=[name for name in delta.changed_fields if name not in RISK_FIELDS],
+                )
+            helper = self.get_historical_record_context_helper(request, newer)
+            newer.history_delta_changes = helper.context_for_delta_changes(delta)
 
     def get_urls(self):
         return [
@@ -248,6 +302,8 @@ class OrderAdmin(ReadOnlyAdminMixin, AuditedAdmin):
         # Translated once per page, not once per event (get_type_display rebuilds the choices).
         event_labels = {value: str(label) for value, label in OrderEventType.choices}
         panels = order_page_panels(order=order, user=request.user)
+        fraud_details = can_see_fraud_details(request.user)
+        timeline = [(e, *event_for(request.user, e)) for e in events]
         context = {
             **self._base_context(request, order, title=_("Order %(number)s") % {"number": order.number}),
             "lines": [
@@ -267,16 +323,19 @@ class OrderAdmin(ReadOnlyAdminMixin, AuditedAdmin):
                 "delivered": sum(line.quantity_delivered for line in lines),
                 "open": sum(line.quantity_open for line in lines),
             },
-            "holds": holds,
+            "holds": [{"hold": h, "notes_withheld": not fraud_details and hold_is_fraud(h.reason)} for h in holds],
             "active_hold_count": sum(1 for h in holds if h.released_at is None),
+            "show_risk": fraud_details,
             "events": [
                 {
                     "event": e,
                     "label": event_labels.get(e.type, e.type),
-                    "summary": payload_summary(e),
+                    "reason": reason,
+                    "summary": summary,
+                    "withheld": withheld,
                     "tone": EVENT_TONES.get(e.type, "info"),
                 }
-                for e in events
+                for e, reason, summary, withheld in timeline
             ],
             "events_total": events_total,
             "events_url": reverse("admin:orders_orderevent_changelist", current_app=self.admin_site.name)

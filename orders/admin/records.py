@@ -15,7 +15,10 @@ from oms.core.admin import (
 from orders.admin.base import OrderRowsAdmin
 from orders.admin.orders import HoldStateFilter
 from orders.admin.timeline import EVENT_TONES, STATUS_TONES, payload_summary
+from orders.fraud_details import can_see_fraud_details, event_is_fraud, hold_is_fraud, plain_payload
 from orders.models import OrderEvent, OrderHold
+
+FRAUD_WITHHELD = _("(for the fraud team)")
 
 
 @admin.register(OrderHold)
@@ -51,6 +54,11 @@ class OrderHoldAdmin(OrderRowsAdmin):
     def note_column(self, hold):
         return Truncator(hold.note).chars(90)
 
+    @admin.display(description=_("note"))
+    def note_column_plain(self, hold):
+        """The note, except a fraud-review hold's: for those who do not work fraud."""
+        return FRAUD_WITHHELD if hold_is_fraud(hold.reason) else self.note_column(hold)
+
     @admin.display(description=_("released"))
     def released_column(self, hold):
         return short_datetime(hold.released_at)
@@ -80,7 +88,14 @@ class OrderHoldAdmin(OrderRowsAdmin):
             hidden |= {"released_column", "released_by"}  # the queue: nothing released in it
         if not request.user.has_perm("orders.release_hold"):
             hidden.add("release_link")
-        return tuple(name for name in self.list_display if name not in hidden)
+        plain = {} if can_see_fraud_details(request.user) else {"note_column": "note_column_plain"}
+        return tuple(plain.get(name, name) for name in self.list_display if name not in hidden)
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is not None and hold_is_fraud(obj.reason) and not can_see_fraud_details(request.user):
+            return [name for name in fields if name not in {"note", "release_note"}]
+        return fields
 
 
 @admin.register(OrderEvent)
@@ -101,3 +116,27 @@ class OrderEventAdmin(OrderRowsAdmin):
     @admin.display(description=_("details"))
     def summary(self, event):
         return payload_summary(event, limit=120)
+
+    # For those who do not work fraud: a fraud event without its reason and details.
+    @admin.display(description=_("reason"))
+    def reason_plain(self, event):
+        return FRAUD_WITHHELD if event_is_fraud(event.type, event.payload) else event.reason
+
+    @admin.display(description=_("details"))
+    def summary_plain(self, event):
+        if event_is_fraud(event.type, event.payload):
+            return payload_summary(event, limit=120, payload=plain_payload(event.payload))
+        return self.summary(event)
+
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        if can_see_fraud_details(request.user):
+            return columns
+        plain = {"reason": "reason_plain", "summary": "summary_plain"}
+        return tuple(plain.get(name, name) for name in columns)
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is not None and event_is_fraud(obj.type, obj.payload) and not can_see_fraud_details(request.user):
+            return [name for name in fields if name not in {"reason", "payload"}]
+        return fields

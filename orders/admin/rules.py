@@ -22,6 +22,7 @@ from oms.core.admin import (
 from oms.core.errors import ValidationError
 from orders import automation
 from orders.admin.base import OrderRowsAdmin
+from orders.fraud_details import actions_touch_risk, can_see_fraud_details
 from orders.models import AutomationRule, RuleFiring, SlaPolicy
 
 
@@ -108,13 +109,33 @@ class RuleFiringInline(ReadOnlyAdminMixin, admin.TabularInline):
     def actions_column(self, firing):
         return actions_summary(firing.actions)
 
+    @admin.display(description=_("actions"))
+    def actions_column_plain(self, firing):
+        return actions_summary(firing.actions, risk=False)
 
-def actions_summary(actions) -> str:
+    def get_fields(self, request, obj=None):
+        return _plain_columns(request, super().get_fields(request, obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        return _plain_columns(request, super().get_readonly_fields(request, obj))
+
+
+def _plain_columns(request, names):
+    """Without the scores a rule raised, for those who do not work fraud (orders.fraud_details)."""
+    if can_see_fraud_details(request.user):
+        return names
+    return tuple("actions_column_plain" if name == "actions_column" else name for name in names)
+
+
+def actions_summary(actions, *, risk: bool = True) -> str:
+    """What a firing did; with risk=False a raised risk score reads as such, without its value."""
     if not actions:
         return "–"
     parts = []
     for item in actions if isinstance(actions, list) else [actions]:
-        if isinstance(item, dict):
+        if isinstance(item, dict) and not risk and item.get("action") == "risk_score":
+            parts.append(str(_("risk score raised (for the fraud team)")))
+        elif isinstance(item, dict):
             parts.append(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in item.items()))
         else:
             parts.append(str(item))
@@ -228,6 +249,22 @@ class RuleFiringAdmin(OrderRowsAdmin):
     @admin.display(description=_("actions"))
     def actions_column(self, firing):
         return actions_summary(firing.actions)
+
+    @admin.display(description=_("actions"))
+    def actions_column_plain(self, firing):
+        return actions_summary(firing.actions, risk=False)
+
+    def get_list_display(self, request):
+        return _plain_columns(request, super().get_list_display(request))
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is not None and actions_touch_risk(obj.actions) and not can_see_fraud_details(request.user):
+            return ["actions_column_plain" if name == "actions" else name for name in fields]
+        return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "actions_column_plain")
 
 
 SLA_FIELDS = ("payment_to_preparation", "preparation_to_dispatch", "refund")

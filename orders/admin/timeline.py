@@ -16,6 +16,7 @@ from orders.choices import (
     OrderStatus,
     PaymentStatus,
 )
+from orders.fraud_details import can_see_fraud_details, event_is_fraud, plain_payload
 from orders.models import OrderEvent
 
 STATUS_TONES = {
@@ -86,9 +87,9 @@ def _payload_money(value, event: OrderEvent) -> str:
         return str(value)
 
 
-def payload_summary(event: OrderEvent, *, limit: int = 220) -> str:
-    """One line that says what an event's payload holds, in words support reads."""
-    payload = dict(event.payload or {})
+def payload_summary(event: OrderEvent, *, limit: int = 220, payload: dict | None = None) -> str:
+    """One line that says what an event's payload (or `payload` in its place) holds, in words support reads."""
+    payload = dict(event.payload or {}) if payload is None else dict(payload)
     parts = []
     before, after = payload.pop("from", None), payload.pop("to", None)
     if before and after:
@@ -138,3 +139,11 @@ def payload_summary(event: OrderEvent, *, limit: int = 220) -> str:
 
 # The order page shows this many of the newest events; the rest are one click away.
 TIMELINE_EVENTS = 100
+
+
+def event_for(user, event: OrderEvent, *, limit: int = 220) -> tuple[str, str, bool]:
+    """(reason, payload summary, withheld) of an event as `user` may read it: a fraud event's reason
+    and details only for those who work fraud (orders.fraud_details); others read the plain part."""
+    if event_is_fraud(event.type, event.payload) and not can_see_fraud_details(user):
+        return "", payload_summary(event, limit=limit, payload=plain_payload(event.payload)), True
+    return event.reason, payload_summary(event, limit=limit), False
