@@ -334,35 +334,6 @@ class MoneyField(serializers.Field):
         return str(rounded if rounded == amount else Decimal(amount).normalize())
 
 
-class UsernameField(serializers.CharField):
-    def __init__(self, **kwargs):
-        kwargs.setdefault("allow_null", True)
-        super().__init__(read_only=True, **kwargs)
-
-    def to_representation(self, value):
-        return value.get_username()
-
-
-# --- permissions ---------------------------------------------------------------------------------
-
-
-class PermissionRequired(BasePermission):
-    # Base of the API's permission classes: the user holds `perm`, or gets a 403 with `message`.
-    perm: str
-
-    def has_permission(self, request, view):
-        return request.user.has_perm(self.perm)
-
-
-class CanViewOrders(PermissionRequired):
-    # The order API's, and every other app's view of an order (its parcels, …).
-    perm = "orders.view_order"
-    message = "You do not have permission to view orders."
-
-
-# --- base views ----------------------------------------------------------------------------------
-# (Comments, not docstrings, on these bases: the schema would show a docstring as the description
-# of every operation that inherits it.)
 @extend_schema_field({"type": "string", "pattern": "^[A-Za-z]{3}$", "example": "EUR"})
 class CurrencyField(serializers.CharField):
     """An ISO 4217 code of a currency in use (oms.core.money.CURRENCIES), answered in upper case."""
@@ -422,6 +393,37 @@ class BoundedDateTimeField(serializers.DateTimeField):
         if problem:
             raise serializers.ValidationError(problem)
         return parsed
+
+
+class UsernameField(serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_null", True)
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value):
+        return value.get_username()
+
+
+# --- permissions ---------------------------------------------------------------------------------
+
+
+class PermissionRequired(BasePermission):
+    # Base of the API's permission classes: the user holds `perm`, or gets a 403 with `message`.
+    perm: str
+
+    def has_permission(self, request, view):
+        return request.user.has_perm(self.perm)
+
+
+class CanViewOrders(PermissionRequired):
+    # The order API's, and every other app's view of an order (its parcels, …).
+    perm = "orders.view_order"
+    message = "You do not have permission to view orders."
+
+
+# --- base views ----------------------------------------------------------------------------------
+# (Comments, not docstrings, on these bases: the schema would show a docstring as the description
+# of every operation that inherits it.)
 
 
 class WriteApi(IdempotentAPIMixin, APIView):
