@@ -15,7 +15,7 @@ from oms.cockpit import roles
 from oms.core.actors import get_system_user
 from orders import automation, services
 from orders.choices import HoldReason, OrderEventType, OrderStatus
-from orders.models import AutomationRule, OrderHold
+from orders.models import AutomationRule, OrderHold, RuleFiring
 from orders.tests.factories import make_user, order_payload
 from orders.tests.states import order_in_state
 
@@ -61,7 +61,7 @@ def order_page(user, order) -> str:
 
 
 def secrets_in(text: str) -> list[str]:
-    secrets = [*CHANNEL_FACTS, FLAG_REASON, "Risk score", "'risk_score': 77", "risk score: 77"]
+    secrets = [*CHANNEL_FACTS, FLAG_REASON, "Risk score", "'risk_score': 77", '"risk_score": 77', "risk score: 77"]
     return [secret for secret in secrets if secret in text]
 
 
@@ -106,15 +106,23 @@ def test_the_lists_keep_the_fraud_details_to_fraud_workers(world, url):
     assert secrets_in(for_l2) != []
 
 
-def test_the_event_and_hold_pages_keep_the_fraud_details_to_fraud_workers(world):
+def test_the_event_hold_and_rule_firing_pages_keep_the_fraud_details_to_fraud_workers(world):
     hold = OrderHold.objects.get(order=world["risky"], reason=HoldReason.FRAUD_REVIEW)
     event = world["flagged"].events.get(type=OrderEventType.FLAGGED_FOR_REVIEW)
+    firing = RuleFiring.objects.get(order=world["scored"])
     hold_url = reverse("admin:orders_orderhold_change", args=[hold.pk])
     event_url = reverse("admin:orders_orderevent_change", args=[event.pk])
+    firing_url = reverse("admin:orders_rulefiring_change", args=[firing.pk])
+    rule_url = reverse("admin:orders_automationrule_change", args=[firing.rule_id])
 
-    assert secrets_in(page(world["l1"], hold_url) + page(world["l1"], event_url)) == []
+    for_l1 = page(world["l1"], hold_url) + page(world["l1"], event_url) + page(world["l1"], firing_url)
+    assert secrets_in(for_l1) == []
+    assert "risk score: 77" not in page(world["l1"], rule_url)  # the rule's own settings stay readable
+    assert "risk score raised (for the fraud team)" in for_l1
     assert CHANNEL_FACTS[0] in page(world["l2"], hold_url)
     assert FLAG_REASON in page(world["l2"], event_url)
+    assert '"risk_score": 77' in page(world["l2"], firing_url)
+    assert "risk score: 77" in page(world["l2"], rule_url)  # the rule's latest firings
 
 
 def test_the_order_history_keeps_the_score_and_the_review_reason_to_fraud_workers(world):
