@@ -5,8 +5,8 @@
 What it does:
   1. drops and creates the database `oms_bench` on the local PostgreSQL server (DATABASE_URL's server,
      default postgres://postgres@127.0.0.1:5432), then `manage.py migrate` and `sync_roles` on it;
-  2. creates an API client (user `bench-client` in the "API client" group, with a DRF token) and the
-     channel `web`;
+  2. creates the channel `web` and a store front API client on it (user `bench-client` in the
+     "API: store front" group, with a DRF token);
   3. starts gunicorn on a free loopback port (gthread workers, 2 threads each, by default), with
      Celery tasks sent to Redis db 14 (nothing runs inline; the queue is flushed at the end) and
      OMS_COUNT_QUERIES=1, so that each response carries X-Query-Count;
@@ -56,12 +56,14 @@ COMMAND_TIMEOUT = 900
 CUSTOMERS = 200
 
 SETUP_CODE = """
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 from orders.models import Channel
+from orders.services import api_client_save
+from oms.core.actors import get_system_user
 u, _ = User.objects.get_or_create(username='bench-client')
-u.groups.add(Group.objects.get(name='API client'))
 Channel.objects.get_or_create(code='web', defaults={'name': 'Web', 'kind': 'web'})
+api_client_save(user=u, role='store_front', channels=['web'], actor=get_system_user())
 # The catalog the orders sell, with stock at two warehouses: each order is sourced and reserved.
 from inventory.models import Location, Product
 from inventory.services import stock_receive

@@ -228,3 +228,25 @@ class RuleTrigger(models.TextChoices):
     RETURN_RECEIVED = "return_received", _("Return received")
     REFUND_REQUESTED = "refund_requested", _("Refund requested")
     DISPUTE_OPENED = "dispute_opened", _("Dispute opened")
+
+
+class ApiClientRole(models.TextChoices):
+    """An API client's job. Each is a role group (API_CLIENT_GROUPS) whose permissions
+    oms/cockpit/roles.py defines: the job's actions and nothing else."""
+
+    STORE_FRONT = "store_front", _("Store front / marketplace connector")
+    THREE_PL = "3pl", _("3PL / WMS")
+    PAYMENT_PROVIDER = "payment_provider", _("Payment provider")
+    ERP = "erp", _("ERP / finance export")
+    READ_ONLY = "read_only", _("Read-only")
+
+
+# The role group of each API client role. A user in one of these groups is an API client: channels
+# limit what it reaches (orders.selectors.channel_scope), none at all without its ApiClient record.
+API_CLIENT_GROUPS = {
+    ApiClientRole.STORE_FRONT: "API: store front",
+    ApiClientRole.THREE_PL: "API: 3PL",
+    ApiClientRole.PAYMENT_PROVIDER: "API: payment provider",
+    ApiClientRole.ERP: "API: ERP / finance",
+    ApiClientRole.READ_ONLY: "API: read-only",
+}

@@ -13,6 +13,7 @@ from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transi
 from oms.core.history import AuditHistory
 from orders.choices import (
     CASE_TEAMS,
+    ApiClientRole,
     CancelReason,
     CaseDecision,
     CaseKind,
@@ -54,6 +55,29 @@ class Channel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ApiClient(models.Model):
+    """An integration that calls the API with its user's token: its job and the channels it serves.
+
+    It reaches the orders of its channels only, and what hangs off them (parcels, invoices, refunds,
+    returns): orders.selectors.channel_scope. With no channel it reaches no order. Its permissions
+    are those of its role's group (API_CLIENT_GROUPS), which orders.services.api_client_save keeps
+    in line with `role`.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_client")
+    role = models.CharField(max_length=32, choices=ApiClientRole.choices)
+    channels = models.ManyToManyField(Channel, related_name="api_clients", blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = AuditHistory(m2m_fields=[channels])
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} ({self.get_role_display()})"
 
 
 class Customer(models.Model):

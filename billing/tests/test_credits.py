@@ -101,7 +101,7 @@ def test_a_voucher_pays_part_of_an_order_through_the_intake_api():
     first = paid_order()
     voucher = Voucher.objects.get(refund=_processed(first, amount="30", method="voucher"))
     client = APIClient()
-    client.force_authenticate(make_user(roles.API_CLIENT))
+    client.force_authenticate(make_user(roles.API_STORE_FRONT))
 
     response = client.post(
         reverse("order-list"),

@@ -63,8 +63,8 @@ def written(order: Order, shipment: Shipment) -> dict:
 
 @pytest.fixture
 def wms(db):
-    """A 3PL's WMS: the API client role, with its token."""
-    user = make_user(roles.API_CLIENT, username="3pl")
+    """A 3PL's WMS: the 3PL API client role, with its token."""
+    user = make_user(roles.API_3PL, username="3pl")
     client = token_client(user)
     client.user = user
     return client
@@ -248,7 +248,7 @@ def _events(tracking_number: str, *steps) -> dict:
 def test_carrier_webhook_stores_events_once_and_a_replay_changes_nothing(wms, world):
     order = prepared_order()
     shipment = services.shipment_dispatch(shipment=packed(order, world.warehouse), actor=world.warehouse)
-    carrier = make_user(roles.API_CLIENT, username="sandbox-carrier")
+    carrier = make_user(roles.API_3PL, username="sandbox-carrier")
     client = token_client(carrier)
     now = timezone.now()
     payload = _events(

@@ -56,8 +56,8 @@ def written() -> dict[str, int]:
 
 @pytest.fixture
 def api(db):
-    """An integration (3PL, channel connector): the API client role, with its token."""
-    user = make_user(roles.API_CLIENT, username="3pl")
+    """An integration (a 3PL): the 3PL API client role, with its token."""
+    user = make_user(roles.API_3PL, username="3pl")
     client = token_client(user)
     client.user = user
     return client
@@ -489,7 +489,7 @@ def test_receiving_needs_the_receive_permission(locations, product):
 @pytest.mark.django_db(transaction=True)
 def test_two_deliveries_of_one_receipt_at_the_same_moment_apply_it_once(locations, product):
     mug, tee = product("MUG"), product("TEE")
-    user = make_user(roles.API_CLIENT)
+    user = make_user(roles.API_3PL)
     clients = [token_client(user), token_client(user)]
 
     results = run_together(2, lambda i: clients[i].post(f"{API}receipts/", receipt(), format="json"))

@@ -61,7 +61,7 @@ def _assert_stock_sound():
 @pytest.mark.parametrize("round_", [1, 2])
 def test_hot_sku_over_three_locations_never_oversells(round_):
     _setup({"paris": 40, "lyon": 40, "lille": 40})
-    api = make_user(roles.API_CLIENT)
+    api = make_user(roles.API_STORE_FRONT)
     rng = random.Random(round_)
     quantities = [[rng.randint(1, 3) for _ in range(ATTEMPTS)] for _ in range(ALLOCATORS)]
 
@@ -99,7 +99,7 @@ def test_hot_sku_over_three_locations_never_oversells(round_):
 @pytest.mark.django_db(transaction=True)
 def test_multi_line_orders_in_opposite_line_order_do_not_deadlock():
     _setup({"paris": 200, "lyon": 200}, skus=("AAA", "BBB", "CCC"))
-    api = make_user(roles.API_CLIENT)
+    api = make_user(roles.API_STORE_FRONT)
 
     def allocator(i):
         skus = ["AAA", "BBB", "CCC"]

@@ -10,15 +10,30 @@ from fnmatch import fnmatch
 from django.apps import apps as global_apps
 from django.contrib.auth.management import create_permissions
 
+from orders.choices import API_CLIENT_GROUPS, ApiClientRole
+
 SUPPORT_L1 = "Support L1"
 SUPPORT_L2 = "Support L2"
 WAREHOUSE = "Warehouse"
 FINANCE = "Finance"
 FINANCE_MANAGER = "Finance manager"
 ADMINISTRATOR = "Administrator"
-API_CLIENT = "API client"
+API_STORE_FRONT = API_CLIENT_GROUPS[ApiClientRole.STORE_FRONT]
+API_3PL = API_CLIENT_GROUPS[ApiClientRole.THREE_PL]
+API_PAYMENT_PROVIDER = API_CLIENT_GROUPS[ApiClientRole.PAYMENT_PROVIDER]
+API_ERP = API_CLIENT_GROUPS[ApiClientRole.ERP]
+API_READ_ONLY = API_CLIENT_GROUPS[ApiClientRole.READ_ONLY]
+API_ROLES = list(API_CLIENT_GROUPS.values())
+
+# Groups of roles that no longer exist: sync_roles deletes them (their members keep no permission
+# from them). "API client" held every integration's rights at once; the migration that split it
+# (cockpit 0006) made each of its members a store front API client first.
+RETIRED_ROLES = ["API client"]
 
 _VIEW_ORDERS = ["orders.view_*"]
+# What every API client role but the payment provider reads: orders, their parcels and returns.
+# Not the cases, customers, rules or waves (the cockpit's work).
+_API_READ = ["orders.view_order", "fulfillment.view_shipment", "returns.view_returnrequest"]
 
 _SUPPORT_L1 = [
     *_VIEW_ORDERS,
@@ -168,40 +183,65 @@ ROLES: dict[str, list[str]] = {
         "auth.*",
         "authtoken.*",
     ],
-    API_CLIENT: [
-        *_VIEW_ORDERS,
-        "inventory.view_*",
-        "inventory.receive_stock",
-        "inventory.adjust_stock",
-        "inventory.add_cyclecount",
-        "inventory.change_cyclecount",
+    # API clients, one role per job. None holds stock adjustment or the cancellation of a paid order;
+    # only the payment provider records payments. Channels limit the orders each reaches (ApiClient).
+    API_STORE_FRONT: [
+        *_API_READ,
+        "inventory.view_product",
+        "inventory.view_stockitem",
+        "billing.view_invoice",
+        "billing.view_creditnote",
         "orders.import_order",
         "orders.submit_order",
-        "orders.record_payment_order",
+        "orders.change_address_order",
+        # Unpaid orders only: canceling a paid one is orders.cancel_paid_order, which no API role holds.
         "orders.cancel_order",
-        "orders.cancel_paid_order",
+        "orders.add_note",
+        "orders.tag_order",
+        "returns.add_returnrequest",
+    ],
+    API_3PL: [
+        *_API_READ,
+        "inventory.view_product",
+        "inventory.view_stockitem",
+        "inventory.receive_stock",
+        "inventory.add_cyclecount",
+        "inventory.change_cyclecount",
         "orders.start_preparation_order",
         "orders.ship_order",
         "orders.deliver_order",
-        "orders.complete_order",
-        "orders.add_note",
-        "orders.tag_order",
-        "orders.place_hold",
-        "orders.change_address_order",
-        # A 3PL / WMS confirming picks, packing and dispatch; a carrier pushing tracking.
-        "fulfillment.view_*",
         "fulfillment.pick_shipment",
         "fulfillment.pack_shipment",
         "fulfillment.dispatch_shipment",
         "fulfillment.track_shipment",
         "fulfillment.hand_over_shipment",
-        "returns.view_*",
-        "returns.add_returnrequest",
         "returns.receive_returnrequest",
         "returns.inspect_returnrequest",
-        "billing.view_*",
+        # Inspecting a return credits the resellable units and asks for their refund (finance
+        # approves it), as the warehouse role does: returns' services act with the inspector's rights.
         "billing.issue_invoice",
+        "billing.issue_creditnote",
+        "billing.request_refund",
+    ],
+    API_PAYMENT_PROVIDER: [
+        "orders.view_order",
+        "orders.record_payment_order",
         "billing.add_paymentevent",
+    ],
+    API_ERP: [
+        *_API_READ,
+        "billing.view_invoice",
+        "billing.view_creditnote",
+        "billing.view_refund",
+        "billing.export_invoice",
+    ],
+    API_READ_ONLY: [
+        *_API_READ,
+        "inventory.view_product",
+        "inventory.view_stockitem",
+        "billing.view_invoice",
+        "billing.view_creditnote",
+        "billing.view_refund",
     ],
 }
 
@@ -221,6 +261,7 @@ def sync_roles(group_model, permission_model) -> dict[str, int]:
         (p.content_type.app_label, p.codename): p for p in permission_model.objects.select_related("content_type")
     }
     counts = {}
+    group_model.objects.filter(name__in=RETIRED_ROLES).delete()
     for name, patterns in ROLES.items():
         group, _ = group_model.objects.get_or_create(name=name)
         chosen = [permissions[key] for key in sorted(resolve(patterns, list(permissions)))]

@@ -21,6 +21,7 @@ from orders.services._common import (  # noqa: F401
 )
 from orders.services.allocation import order_reallocate  # noqa: F401
 from orders.services.annotations import order_add_note, order_change_address, order_tag, order_untag  # noqa: F401
+from orders.services.api_clients import api_client_save  # noqa: F401
 from orders.services.cancellation import order_can_cancel, order_cancel  # noqa: F401
 from orders.services.holds import order_clear_fraud, order_hold, order_release_hold  # noqa: F401
 from orders.services.intake import OrderIntake, intake_parse, order_create  # noqa: F401

@@ -13,7 +13,7 @@ def channel(db):
 
 @pytest.fixture
 def api_user(db):
-    return make_user(roles.API_CLIENT, username="api")
+    return make_user(roles.API_STORE_FRONT, username="api")
 
 
 @pytest.fixture

@@ -10,7 +10,9 @@ from django.core.management import call_command
 from inventory.models import Location, Product
 from inventory.services import stock_receive
 from oms.core.actors import get_system_user
+from orders.choices import API_CLIENT_GROUPS, ApiClientRole
 from orders.models import Channel
+from orders.services import api_client_save
 
 _seq = itertools.count(1)
 
@@ -27,16 +29,36 @@ class ChannelFactory(factory.django.DjangoModelFactory):
 
 
 def ensure_roles() -> None:
-    if not Group.objects.filter(name="API client").exists():
+    if not Group.objects.filter(name=API_CLIENT_GROUPS[ApiClientRole.READ_ONLY]).exists():
         call_command("sync_roles", stdout=open("/dev/null", "w"))  # noqa: SIM115
 
 
 def make_user(*roles: str, username: str | None = None, **extra) -> User:
-    """A staff user in the given role groups (names from oms.cockpit.roles)."""
+    """A staff user in the given role groups (names from oms.cockpit.roles). One API client role
+    makes an API client on the `web` channel instead (make_api_client)."""
     ensure_roles()
+    api_roles = {group: role for role, group in API_CLIENT_GROUPS.items()}
+    if set(roles) & set(api_roles):
+        assert len(roles) == 1 and not extra, "an API client has one role and is not staff"
+        return make_api_client(api_roles[roles[0]], username=username)
     user = User.objects.create_user(username=username or f"user{next(_seq)}", password="pw", is_staff=True, **extra)
     for role in roles:
         user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def make_api_client(role: str, *channels: str, username: str | None = None) -> User:
+    """An API client (a token user, not staff) in `role` (an ApiClientRole) on the channels named by
+    code (`web` when none is named; created when missing), through the real service."""
+    ensure_roles()
+    user = User.objects.create_user(username=username or f"api{next(_seq)}")
+    codes = channels or ("web",)
+    for code in codes:
+        if code == "web":
+            ChannelFactory()
+        else:
+            ChannelFactory(code=code, name=code)
+    api_client_save(user=user, role=role, channels=codes, actor=get_system_user())
     return user
 
 

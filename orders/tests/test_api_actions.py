@@ -34,6 +34,12 @@ def boss(admin_user_role):
 
 
 @pytest.fixture
+def payer(channel):
+    """The payment provider's API client: the one API role that records payments."""
+    return token_client(make_user(roles.API_PAYMENT_PROVIDER, username="psp"))
+
+
+@pytest.fixture
 def role_client():
     """role_client(role) → (user, token client) for a new user in that role."""
 
@@ -140,10 +146,10 @@ def test_approve_an_order_that_needs_no_approval_is_409(role_client, boss, chann
 # --- mark-paid ----------------------------------------------------------------------------------------
 
 
-def test_mark_paid_in_full_confirms_the_order(api_client, api_user, boss, channel):
+def test_mark_paid_in_full_confirms_the_order(payer, boss, channel):
     order = order_in_state(OrderStatus.AWAITING_PAYMENT, actor=boss)
 
-    response = post_action(api_client, order, "mark-paid", {"method": "transfer", "reference": "SEPA-1"})
+    response = post_action(payer, order, "mark-paid", {"method": "transfer", "reference": "SEPA-1"})
 
     assert response.status_code == 200
     body = response.json()
@@ -151,16 +157,16 @@ def test_mark_paid_in_full_confirms_the_order(api_client, api_user, boss, channe
     assert body["totals"]["amount_paid"] == body["totals"]["gross"] == "64.45"
     assert (body["payment_method"], body["payment_reference"]) == ("transfer", "SEPA-1")
     assert [(e["type"], e["actor"]) for e in body["events"][-3:]] == [
-        ("payment_recorded", api_user.username),
-        ("confirmed", api_user.username),
-        ("stock_allocated", api_user.username),
+        ("payment_recorded", "psp"),
+        ("confirmed", "psp"),
+        ("stock_allocated", "psp"),
     ]
 
 
-def test_mark_paid_in_part_leaves_the_order_awaiting_the_balance(api_client, boss, channel):
+def test_mark_paid_in_part_leaves_the_order_awaiting_the_balance(payer, boss, channel):
     order = order_in_state(OrderStatus.AWAITING_PAYMENT, actor=boss)
 
-    response = post_action(api_client, order, "mark-paid", {"amount": "20.00"})
+    response = post_action(payer, order, "mark-paid", {"amount": "20.00"})
 
     assert response.status_code == 200
     body = response.json()
@@ -169,10 +175,10 @@ def test_mark_paid_in_part_leaves_the_order_awaiting_the_balance(api_client, bos
     assert body["customer_label"] == "Partially paid — awaiting the balance"
 
 
-def test_mark_paid_with_an_authorization_confirms_the_order(api_client, boss, channel):
+def test_mark_paid_with_an_authorization_confirms_the_order(payer, boss, channel):
     order = order_in_state(OrderStatus.AWAITING_PAYMENT, actor=boss)
 
-    response = post_action(api_client, order, "mark-paid", {"captured": False})
+    response = post_action(payer, order, "mark-paid", {"captured": False})
 
     assert response.status_code == 200
     body = response.json()
@@ -184,11 +190,11 @@ def test_mark_paid_with_an_authorization_confirms_the_order(api_client, boss, ch
     ("body", "code"),
     [({"amount": "64.46"}, "overpayment"), ({"amount": "ten"}, "invalid"), ({"amount": "-1"}, "invalid_payment")],
 )
-def test_mark_paid_with_a_bad_amount_is_400(api_client, boss, channel, body, code):
+def test_mark_paid_with_a_bad_amount_is_400(payer, boss, channel, body, code):
     order = order_in_state(OrderStatus.AWAITING_PAYMENT, actor=boss)
     before = order_state(order)
 
-    response = post_action(api_client, order, "mark-paid", body)
+    response = post_action(payer, order, "mark-paid", body)
 
     error = assert_refused(response, status=400, code=code, order=order, before=before)
     assert "amount" in error["extra"]["fields"]
@@ -204,20 +210,20 @@ def test_mark_paid_by_the_warehouse_is_403(role_client, boss, channel):
     assert_refused(response, status=403, code="permission_denied", order=order, before=before)
 
 
-def test_mark_paid_on_a_paid_order_is_409_nothing_due(api_client, boss, channel):
+def test_mark_paid_on_a_paid_order_is_409_nothing_due(payer, boss, channel):
     order = order_in_state(OrderStatus.CONFIRMED, actor=boss)
     before = order_state(order)
 
-    response = post_action(api_client, order, "mark-paid")
+    response = post_action(payer, order, "mark-paid")
 
     assert_refused(response, status=409, code="nothing_due", order=order, before=before)
 
 
-def test_mark_paid_on_a_canceled_order_is_409(api_client, boss, channel):
+def test_mark_paid_on_a_canceled_order_is_409(payer, boss, channel):
     order = order_in_state(OrderStatus.CANCELED, actor=boss)
     before = order_state(order)
 
-    response = post_action(api_client, order, "mark-paid")
+    response = post_action(payer, order, "mark-paid")
 
     assert_refused(response, status=409, code="transition_not_allowed", order=order, before=before)
 
@@ -557,10 +563,20 @@ def test_complete_by_the_warehouse_is_403(role_client, boss, channel):
 # --- cancel ------------------------------------------------------------------------------------------------
 
 
-def test_cancel_a_paid_order_by_the_api_client(api_client, api_user, boss, channel):
+def test_the_store_front_may_not_cancel_a_paid_order(api_client, boss, channel):
     order = order_in_state(OrderStatus.CONFIRMED, actor=boss)
+    before = order_state(order)
 
-    response = post_action(api_client, order, "cancel", {"reason_code": "out_of_stock", "reason": "Discontinued"})
+    response = post_action(api_client, order, "cancel", {"reason_code": "customer_request"})
+
+    assert_refused(response, status=403, code="permission_denied", order=order, before=before)
+
+
+def test_cancel_a_paid_order_by_support_level_2(role_client, boss, channel):
+    order = order_in_state(OrderStatus.CONFIRMED, actor=boss)
+    support2, client = role_client(roles.SUPPORT_L2)
+
+    response = post_action(client, order, "cancel", {"reason_code": "out_of_stock", "reason": "Discontinued"})
 
     assert response.status_code == 200
     body = response.json()
@@ -572,7 +588,7 @@ def test_cancel_a_paid_order_by_the_api_client(api_client, api_user, boss, chann
     assert body["customer_label"] == "Canceled — refund in progress"
     assert body["allowed_actions"] == ["add-note", "add-tag", "remove-tag"]
     event = last_event(order)
-    assert (event.type, event.actor, event.reason) == (OrderEventType.CANCELED, api_user, "Discontinued")
+    assert (event.type, event.actor, event.reason) == (OrderEventType.CANCELED, support2, "Discontinued")
     assert event.payload["refund_due"] == "64.4500"
 
 
@@ -597,11 +613,12 @@ def test_cancel_a_paid_order_without_the_permission_is_403(role_client, boss, ch
     assert_refused(response, status=403, code="permission_denied", order=order, before=before)
 
 
-def test_cancel_a_shipped_order_is_409(api_client, boss, channel):
+def test_cancel_a_shipped_order_is_409(role_client, boss, channel):
     order = order_in_state(OrderStatus.SHIPPED, actor=boss)
     before = order_state(order)
+    _, client = role_client(roles.SUPPORT_L2)
 
-    response = post_action(api_client, order, "cancel", {"reason_code": "customer_request"})
+    response = post_action(client, order, "cancel", {"reason_code": "customer_request"})
 
     assert_refused(response, status=409, code="transition_not_allowed", order=order, before=before)
 
@@ -1014,7 +1031,7 @@ STATES = [
     OrderStatus.DELIVERED,
     OrderStatus.CANCELED,
 ]
-ROLES = [roles.API_CLIENT, roles.SUPPORT_L1, roles.SUPPORT_L2, roles.WAREHOUSE, roles.FINANCE_MANAGER]
+ROLES = [*roles.API_ROLES, roles.SUPPORT_L1, roles.SUPPORT_L2, roles.WAREHOUSE, roles.FINANCE_MANAGER]
 
 
 @pytest.mark.parametrize("state", STATES)

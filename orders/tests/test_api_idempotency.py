@@ -87,7 +87,7 @@ def test_the_same_key_on_another_endpoint_is_another_request(api_client, admin_u
 
 
 def test_the_same_key_from_another_client_is_independent(api_client, channel):
-    other_client = token_client(make_user(roles.API_CLIENT))
+    other_client = token_client(make_user(roles.API_STORE_FRONT))
     mine = api_client.post(ORDERS_URL, order_payload(), format="json", HTTP_IDEMPOTENCY_KEY="shared")
 
     theirs = other_client.post(ORDERS_URL, order_payload(), format="json", HTTP_IDEMPOTENCY_KEY="shared")
@@ -119,12 +119,13 @@ def test_a_key_longer_than_255_characters_is_refused(api_client, channel):
     assert IdempotencyRecord.objects.count() == 0
 
 
-def test_a_replayed_action_is_not_run_twice(api_client, admin_user_role, channel):
+def test_a_replayed_action_is_not_run_twice(admin_user_role, channel):
     order = order_in_state(OrderStatus.AWAITING_PAYMENT, actor=admin_user_role)
+    payer = token_client(make_user(roles.API_PAYMENT_PROVIDER))
     body = {"amount": "10.00", "reference": "psp-77"}
-    first = post_action(api_client, order, "mark-paid", body, HTTP_IDEMPOTENCY_KEY="pay-77")
+    first = post_action(payer, order, "mark-paid", body, HTTP_IDEMPOTENCY_KEY="pay-77")
 
-    again = post_action(api_client, order, "mark-paid", body, HTTP_IDEMPOTENCY_KEY="pay-77")
+    again = post_action(payer, order, "mark-paid", body, HTTP_IDEMPOTENCY_KEY="pay-77")
 
     assert first.status_code == again.status_code == 200
     assert again.content == first.content
@@ -135,7 +136,7 @@ def test_a_replayed_action_is_not_run_twice(api_client, admin_user_role, channel
 
 
 def test_a_replayed_cancel_answers_as_the_first_time_instead_of_409(api_client, admin_user_role, channel):
-    order = order_in_state(OrderStatus.CONFIRMED, actor=admin_user_role)
+    order = order_in_state(OrderStatus.AWAITING_PAYMENT, actor=admin_user_role)
     body = {"reason_code": "customer_request"}
     first = post_action(api_client, order, "cancel", body, HTTP_IDEMPOTENCY_KEY="cancel-1")
 
@@ -147,12 +148,13 @@ def test_a_replayed_cancel_answers_as_the_first_time_instead_of_409(api_client, 
     assert order.events.filter(type=OrderEventType.CANCELED).count() == 1
 
 
-def test_a_hold_replayed_keeps_its_201(api_client, admin_user_role, channel):
+def test_a_hold_replayed_keeps_its_201(admin_user_role, channel):
     order = order_in_state(OrderStatus.CONFIRMED, actor=admin_user_role)
+    support = token_client(make_user(roles.SUPPORT_L1))
     body = {"reason": "address_check"}
-    first = post_action(api_client, order, "hold", body, HTTP_IDEMPOTENCY_KEY="hold-1")
+    first = post_action(support, order, "hold", body, HTTP_IDEMPOTENCY_KEY="hold-1")
 
-    again = post_action(api_client, order, "hold", body, HTTP_IDEMPOTENCY_KEY="hold-1")
+    again = post_action(support, order, "hold", body, HTTP_IDEMPOTENCY_KEY="hold-1")
 
     assert first.status_code == again.status_code == 201
     assert again.content == first.content

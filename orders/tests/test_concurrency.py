@@ -16,7 +16,7 @@ from orders.tests.states import order_in_state
 def test_twenty_concurrent_imports_of_one_order_create_exactly_one():
     ChannelFactory()
     make_catalog()
-    api = make_user(roles.API_CLIENT)
+    api = make_user(roles.API_STORE_FRONT)
     payload = order_payload(external_id="shop-1001")
 
     results = run_together(20, lambda i: services.order_create(actor=api, **payload))
@@ -35,7 +35,7 @@ def test_twenty_concurrent_imports_of_one_order_create_exactly_one():
 def test_concurrent_imports_of_different_orders_get_distinct_numbers():
     ChannelFactory()
     make_catalog()
-    api = make_user(roles.API_CLIENT)
+    api = make_user(roles.API_STORE_FRONT)
     payloads = [order_payload(customer={"email": "same@example.com"}) for _ in range(20)]
 
     results = run_together(20, lambda i: services.order_create(actor=api, **payloads[i]))

@@ -18,16 +18,23 @@ from orders.tests.factories import make_user, order_payload
 from orders.tests.states import order_in_state
 
 S = OrderStatus
-L1, L2, WH, FIN, FM, ADM, API = (
+L1, L2, WH, FIN, FM, ADM = (
     roles.SUPPORT_L1,
     roles.SUPPORT_L2,
     roles.WAREHOUSE,
     roles.FINANCE,
     roles.FINANCE_MANAGER,
     roles.ADMINISTRATOR,
-    roles.API_CLIENT,
 )
-ALL_ROLES = [L1, L2, WH, FIN, FM, ADM, API]
+# The API clients' roles, one per job.
+SF, TPL, PAY, ERP, RO = (
+    roles.API_STORE_FRONT,
+    roles.API_3PL,
+    roles.API_PAYMENT_PROVIDER,
+    roles.API_ERP,
+    roles.API_READ_ONLY,
+)
+ALL_ROLES = [L1, L2, WH, FIN, FM, ADM, SF, TPL, PAY, ERP, RO]
 
 
 def _complete(order, actor):
@@ -41,9 +48,9 @@ def _release(order, actor):
 
 # action → (status to start from, call, roles that may do it)
 MATRIX = {
-    "submit": (S.DRAFT, lambda o, a: services.order_submit(order=o, actor=a), {L1, L2, ADM, API}),
+    "submit": (S.DRAFT, lambda o, a: services.order_submit(order=o, actor=a), {L1, L2, ADM, SF}),
     "approve": (S.PENDING_APPROVAL, lambda o, a: services.order_approve(order=o, actor=a), {L2, FM, ADM}),
-    "mark_paid": (S.AWAITING_PAYMENT, lambda o, a: services.order_mark_paid(order=o, actor=a), {FIN, FM, ADM, API}),
+    "mark_paid": (S.AWAITING_PAYMENT, lambda o, a: services.order_mark_paid(order=o, actor=a), {FIN, FM, ADM, PAY}),
     "accept_on_terms": (
         S.AWAITING_PAYMENT,
         lambda o, a: services.order_accept_on_terms(order=o, actor=a),
@@ -58,37 +65,37 @@ MATRIX = {
     "start_preparation": (
         S.CONFIRMED,
         lambda o, a: services.order_start_preparation(order=o, actor=a),
-        {WH, ADM, API},
+        {WH, ADM, TPL},
     ),
     "record_shipment": (
         S.IN_PREPARATION,
         lambda o, a: services.order_record_shipment(order=o, actor=a),
-        {WH, ADM, API},
+        {WH, ADM, TPL},
     ),
-    "mark_delivered": (S.SHIPPED, lambda o, a: services.order_mark_delivered(order=o, actor=a), {WH, ADM, API}),
-    "complete": (S.DELIVERED, _complete, {FIN, FM, ADM, API}),
+    "mark_delivered": (S.SHIPPED, lambda o, a: services.order_mark_delivered(order=o, actor=a), {WH, ADM, TPL}),
+    "complete": (S.DELIVERED, _complete, {FIN, FM, ADM}),
     "cancel_unpaid": (
         S.AWAITING_PAYMENT,
         lambda o, a: services.order_cancel(order=o, actor=a, reason_code="customer_request"),
-        {L1, L2, FM, ADM, API},
+        {L1, L2, FM, ADM, SF},
     ),
     "cancel_paid": (
         S.CONFIRMED,
         lambda o, a: services.order_cancel(order=o, actor=a, reason_code="customer_request"),
-        {L2, FM, ADM, API},
+        {L2, FM, ADM},
     ),
     "hold": (
         S.CONFIRMED,
         lambda o, a: services.order_hold(order=o, actor=a, reason="manual"),
-        {L1, L2, WH, FIN, FM, ADM, API},
+        {L1, L2, WH, FIN, FM, ADM},
     ),
     "release_hold": ("held", _release, {L2, FM, ADM}),
     "add_note": (
         S.CONFIRMED,
         lambda o, a: services.order_add_note(order=o, actor=a, body="Called back"),
-        {L1, L2, WH, FIN, FM, ADM, API},
+        {L1, L2, WH, FIN, FM, ADM, SF},
     ),
-    "tag": (S.CONFIRMED, lambda o, a: services.order_tag(order=o, actor=a, tag="vip"), {L1, L2, ADM, API}),
+    "tag": (S.CONFIRMED, lambda o, a: services.order_tag(order=o, actor=a, tag="vip"), {L1, L2, ADM, SF}),
     "change_address": (
         S.CONFIRMED,
         lambda o, a: services.order_change_address(
@@ -97,7 +104,7 @@ MATRIX = {
             kind="shipping",
             address={"name": "B", "line1": "3 rue X", "city": "Lille", "country": "FR"},
         ),
-        {L1, L2, ADM, API},
+        {L1, L2, ADM, SF},
     ),
 }
 

@@ -2,8 +2,8 @@
 ~250 orders in every status.
 
 Every order is created and moved ONLY through `orders.services` and `fulfillment.services`, each
-step by the role that does it in real life (the API client imports, support cancels and holds, the
-warehouse picks, packs and ships parcels, a 3PL reports its own through the API, the carrier's
+step by the role that does it in real life (the store front's API client imports, support cancels
+and holds, the warehouse picks, packs and ships parcels, a 3PL reports its own through the API, the carrier's
 webhook tracks them, finance records payments and closes), so the timeline, the history and the
 outbox look like production. Fulfillment shows every parcel state: a printed wave at the Paris
 warehouse, short picks (one open, one resolved each way), parcels in transit, delivered and lost,
@@ -16,7 +16,8 @@ them in the same order every time.
 
 `context.Demo` is what the builders share (users, random draws, clock, counters). The builders, in
 the order the command calls them:
-- `users`: the role groups, one staff user per role and the API client;
+- `users`: the role groups, one staff user per role and one API client per job (store front, 3PL,
+  payment provider, ERP, read-only), each on its channels;
 - `customers`: the customers, drawn first (they tell whether the demo is there), saved after the
   catalog;
 - `catalog`: channels, tags, locations, products and opening stock;

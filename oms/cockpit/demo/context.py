@@ -31,9 +31,10 @@ class Demo:
     """One run of the demo. Every builder draws from `rng` in the command's fixed order, so the data
     set is the same on every machine; `sequence` numbers the orders' external ids and payments."""
 
-    def __init__(self, *, users: dict, api_client, rng: random.Random):
+    def __init__(self, *, users: dict, api_client, third_party, rng: random.Random):
         self.users = users
-        self.api = api_client
+        self.api = api_client  # the store front: imports orders, opens returns
+        self.third_party = third_party  # the 3PL's WMS: picks, packs and ships its site's parcels
         self.rng = rng
         self.now = timezone.now()
         self.sequence = 0

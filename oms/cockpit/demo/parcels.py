@@ -102,7 +102,7 @@ def parcel_dispatch(demo: Demo, parcel: Shipment, *, label: bool) -> Shipment:
     the manifest's tracking number (`label=False`)."""
     parcel.refresh_from_db()
     third_party = parcel.location.kind == LocationKind.THIRD_PARTY
-    actor = demo.api if third_party else demo.users["warehouse"]
+    actor = demo.third_party if third_party else demo.users["warehouse"]
     if parcel.status in (ShipmentStatus.PENDING, ShipmentStatus.PICKING):
         parcel_pick(parcel, actor)
         fulfillment.shipment_pack(shipment=parcel, actor=actor)

@@ -31,7 +31,7 @@ def test_log_lines_are_json_with_the_bound_order_number():
 def test_service_logs_carry_the_order_number(caplog):
     ChannelFactory()
     make_catalog()
-    api = make_user(roles.API_CLIENT)
+    api = make_user(roles.API_STORE_FRONT)
     caplog.set_level(logging.INFO, logger="orders.events")
     with caplog.at_level(logging.INFO, logger="orders.events"):
         order, _ = services.order_create(actor=api, **order_payload())

@@ -16,7 +16,6 @@ from django.db.models import Count
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from oms.cockpit import roles
 from oms.cockpit.demo.billing import billing_showcase
 from oms.cockpit.demo.catalog import catalog_create, channels_create
 from oms.cockpit.demo.cockpit import cockpit_showcase
@@ -24,7 +23,17 @@ from oms.cockpit.demo.context import SEED, Demo
 from oms.cockpit.demo.customers import customers_build, customers_create
 from oms.cockpit.demo.fulfillment import fulfillment_showcase
 from oms.cockpit.demo.orders import order_create, order_drive, orders_plan
-from oms.cockpit.demo.users import API_USERNAME, PASSWORD, STAFF, api_client_create, roles_sync, staff_create
+from oms.cockpit.demo.users import (
+    API_3PL_USERNAME,
+    API_USERNAME,
+    PASSWORD,
+    STAFF,
+    api_client_role,
+    api_clients_scope,
+    api_users_create,
+    roles_sync,
+    staff_create,
+)
 from orders.choices import OrderStatus
 from orders.models import Customer, Order
 
@@ -51,8 +60,13 @@ class Command(BaseCommand):
         started = timezone.now()
         roles_sync()
         users, created_users = staff_create()
-        api_client, token = api_client_create()
-        demo = Demo(users=users, api_client=api_client, rng=random.Random(SEED))
+        api_users = api_users_create()
+        demo = Demo(
+            users=users,
+            api_client=api_users[API_USERNAME][0],
+            third_party=api_users[API_3PL_USERNAME][0],
+            rng=random.Random(SEED),
+        )
         customers = customers_build(demo.rng)
         if Customer.objects.filter(email__in=[c.email for c in customers]).exists():
             self.stdout.write("Demo data already present: nothing created.")
@@ -65,6 +79,7 @@ class Command(BaseCommand):
                 # The automatic invoicing waits for the commit: the demo issues its invoices itself.
                 with override_settings(OMS_INVOICE_AUTO=False), transaction.atomic():
                     channels_create(users["admin"])
+                    api_clients_scope(api_users)
                     catalog_create(users["admin"])
                     customers_create(customers, users["admin"])
                     for spec in orders_plan(demo, customers):
@@ -78,9 +93,9 @@ class Command(BaseCommand):
                     logger.setLevel(level)
             seconds = (timezone.now() - started).total_seconds()
             self.stdout.write(self.style.SUCCESS(f"Demo data created in {seconds:.1f} s."))
-        self._print_summary(created_users, token)
+        self._print_summary(created_users, api_users)
 
-    def _print_summary(self, created_users, token) -> None:
+    def _print_summary(self, created_users, api_users) -> None:
         out = self.stdout
         counts = dict(Order.objects.values_list("status").annotate(n=Count("pk")).order_by())
         out.write("")
@@ -96,7 +111,8 @@ class Command(BaseCommand):
         for username, role, _first, _last in STAFF:
             note = "" if username in created_users else "  (set when the user was created)"
             out.write(f"  {username:<17}{role:<17}{PASSWORD.format(username=username)}{note}")
-        out.write(f"  {API_USERNAME:<17}{roles.API_CLIENT:<17}Authorization: Token {token.key}")
+        for username, (_user, token) in api_users.items():
+            out.write(f"  {username:<17}{api_client_role(username):<23}Authorization: Token {token.key}")
         out.write("  Cockpit: http://127.0.0.1:8000/admin/")
         if settings.DEBUG is False:
             out.write(self.style.WARNING("DEBUG is off: is this really a demo machine?"))
