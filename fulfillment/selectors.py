@@ -3,13 +3,14 @@
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import pgettext_lazy
 
 from fulfillment.choices import HANDED_OVER_STATUSES, ShipmentKind, ShipmentStatus
-from fulfillment.models import Shipment, ShipmentLine, ShortPick, TrackingUpdate
+from fulfillment.models import Shipment, ShipmentLine, ShortPick, TrackingUpdate, Wave
 from orders.models import Order
+from orders.selectors import channel_scope, order_scope_q
 
 S = ShipmentStatus
 
@@ -32,8 +33,41 @@ CUSTOMER_PARCEL_LABELS = {
 }
 
 
-def shipment_list(*, location=None, status=None, carrier=None, late: bool | None = None, order=None) -> QuerySet:
-    qs = Shipment.objects.select_related("order", "location", "wave")
+def shipments_visible(user) -> QuerySet[Shipment]:
+    """The parcels `user` may reach: every one, or for an API client those whose orders are all of its
+    channels (a consolidated parcel carries lines of other orders, maybe of another channel)."""
+    if channel_scope(user) is None:
+        return Shipment.objects.all()
+    foreign_lines = ShipmentLine.objects.filter(shipment=OuterRef("pk")).exclude(
+        order_scope_q(user, "order_line__order")
+    )
+    return Shipment.objects.filter(order_scope_q(user, "order")).exclude(Exists(foreign_lines))
+
+
+def waves_visible(user) -> QuerySet[Wave]:
+    """The waves `user` may reach: every one, or for an API client those with parcels, all of them
+    its own."""
+    if channel_scope(user) is None:
+        return Wave.objects.all()
+    parcels = Shipment.objects.filter(wave=OuterRef("pk"))
+    foreign = parcels.exclude(pk__in=shipments_visible(user).values("pk"))
+    return Wave.objects.filter(Exists(parcels)).exclude(Exists(foreign))
+
+
+def short_picks_visible(user) -> QuerySet[ShortPick]:
+    """The short picks of the parcels `user` may reach."""
+    if channel_scope(user) is None:
+        return ShortPick.objects.all()
+    return ShortPick.objects.filter(order_scope_q(user, "order"), shipment__in=shipments_visible(user).values("pk"))
+
+
+def shipment_list(*, user, location=None, status=None, carrier=None, late: bool | None = None, order=None) -> QuerySet:
+    """The parcels `user` may reach, filtered."""
+    return _filtered(shipments_visible(user), location=location, status=status, carrier=carrier, late=late, order=order)
+
+
+def _filtered(qs, *, location=None, status=None, carrier=None, late: bool | None = None, order=None) -> QuerySet:
+    qs = qs.select_related("order", "location", "wave")
     if location is not None:
         qs = qs.filter(location=location)
     if status:
@@ -57,7 +91,7 @@ def shipment_list(*, location=None, status=None, carrier=None, late: bool | None
 def shipments_of_order(order: Order) -> list[Shipment]:
     """The order's parcels (consolidated ones included), oldest first, with their lines."""
     return list(
-        shipment_list(order=order)
+        _filtered(Shipment.objects.all(), order=order)
         .prefetch_related("lines__order_line", "tracking_updates")
         .order_by("created_at", "pk")
     )

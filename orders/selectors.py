@@ -1,21 +1,102 @@
-"""Reads shared by the cockpit, the API and (later) the portal."""
+"""Reads shared by the cockpit, the API and (later) the portal.
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+What a user may reach is decided here, once, for every app's API: an API client reaches the orders
+of its channels and what hangs off them (parcels, invoices, refunds, returns, cases), and another
+client's order is looked up as if it did not exist (404). The apps above filter their rows with
+`order_scope_q` and look orders up with `order_find`; none filters by channel on its own.
+"""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from oms.core.errors import NotFoundError
 from oms.core.numbering import format_number
-from orders.choices import HoldReason, OrderStatus
-from orders.models import Order, OrderEvent, OrderHold, OrderLine
+from orders.choices import API_CLIENT_GROUPS, HoldReason, OrderStatus
+from orders.models import ApiClient, Channel, Order, OrderEvent, OrderHold, OrderLine
 from orders.services import TERMINAL_OR_SHIPPED
 
+# --- what a user may reach -------------------------------------------------------------------------
 
-def order_list(*, filters: dict | None = None) -> QuerySet[Order]:
-    """Orders with what a list shows, newest first. Filters: see orders.api.filters."""
+_SCOPE_ATTRIBUTE = "_oms_channel_scope"
+
+
+def channel_scope(user) -> frozenset[int] | None:
+    """The ids of the channels whose orders `user` reaches, or None when channels do not limit it.
+
+    An API client (a user with an ApiClient record) reaches its channels only; with no channel it
+    reaches no order, and so does a user in an API role group without a record (fail closed). Other
+    users (cockpit staff, also when they call the API, and the system user) are not limited by
+    channel: their permissions alone govern. Cached on the user object, as Django caches a user's
+    permissions: one request sees one scope.
+    """
+    if user is None or not user.is_authenticated:
+        return frozenset()
+    if hasattr(user, _SCOPE_ATTRIBUTE):
+        return getattr(user, _SCOPE_ATTRIBUTE)
+    row = (
+        get_user_model()
+        .objects.filter(pk=user.pk)
+        .annotate(
+            is_client=Exists(ApiClient.objects.filter(user=OuterRef("pk"))),
+            in_api_role=Exists(Group.objects.filter(user=OuterRef("pk"), name__in=API_CLIENT_GROUPS.values())),
+            channel_ids=ArrayAgg(
+                "api_client__channels", filter=Q(api_client__channels__isnull=False), default=Value([])
+            ),
+        )
+        .values_list("is_client", "in_api_role", "channel_ids")
+        .first()
+    )
+    is_client, in_api_role, channel_ids = row or (False, True, [])
+    scope = frozenset(channel_ids) if is_client or in_api_role else None
+    setattr(user, _SCOPE_ATTRIBUTE, scope)
+    return scope
+
+
+def order_scope_q(user, path: str = "") -> Q:
+    """The rows of a model `user` may reach through the order at `path` ("" for orders themselves,
+    "order" for an invoice, "order_line__order" for a shipment line…): all of them, or those of its
+    channels' orders."""
+    scope = channel_scope(user)
+    if scope is None:
+        return Q()
+    if not scope:
+        return Q(pk__in=[])
+    return Q(**{f"{path}__channel_id__in" if path else "channel_id__in": sorted(scope)})
+
+
+def orders_visible(user) -> QuerySet[Order]:
+    """The orders `user` may read or act on."""
+    return Order.objects.filter(order_scope_q(user))
+
+
+def channels_visible(user) -> QuerySet[Channel]:
+    """The channels whose orders `user` may create or read."""
+    scope = channel_scope(user)
+    return Channel.objects.all() if scope is None else Channel.objects.filter(pk__in=sorted(scope))
+
+
+def order_find(*, user, number: str) -> Order:
+    """The order `number` if `user` may reach it; 404 `order_not_found` otherwise, exactly as for an
+    order that does not exist."""
+    order = orders_visible(user).filter(number=number).first()
+    if order is None:
+        raise NotFoundError(f"Order {number} not found.", code="order_not_found")
+    return order
+
+
+# --- orders ----------------------------------------------------------------------------------------
+
+
+def order_list(*, user, filters: dict | None = None) -> QuerySet[Order]:
+    """The orders `user` may reach, with what a list shows, newest first. Filters: see orders.api.filters."""
     qs = (
-        Order.objects.select_related("channel", "customer")
+        orders_visible(user)
+        .select_related("channel", "customer")
         .prefetch_related("tags")
         .annotate(
             under_fraud_review=Exists(
@@ -45,11 +126,12 @@ def order_search_q(term: str) -> Q:
     return query
 
 
-def order_get(*, number: str) -> Order:
-    """One order with lines, holds (with their users), events (with actors) and tags."""
+def order_get(*, user, number: str) -> Order:
+    """One order `user` may reach, with lines, holds (with their users), events (with actors) and tags."""
     try:
         return (
-            Order.objects.select_related("channel", "customer", "pickup_location")
+            orders_visible(user)
+            .select_related("channel", "customer", "pickup_location")
             .prefetch_related(
                 Prefetch("lines", queryset=OrderLine.objects.order_by("line_number")),
                 Prefetch("holds", queryset=OrderHold.objects.select_related("placed_by", "released_by")),

@@ -3,6 +3,7 @@
 from django.db.models import Prefetch, QuerySet
 
 from oms.core.errors import NotFoundError
+from orders.selectors import order_scope_q
 from returns.choices import TO_RECEIVE_OR_INSPECT
 from returns.models import ReturnLine, ReturnRequest
 
@@ -19,10 +20,16 @@ def returns_to_process() -> QuerySet[ReturnRequest]:
     return return_list(status=TO_RECEIVE_OR_INSPECT).order_by("approved_at", "id")
 
 
-def return_get(*, number: str) -> ReturnRequest:
+def returns_visible(user) -> QuerySet[ReturnRequest]:
+    """The returns of the orders `user` may reach (orders.selectors): another API client's is not found."""
+    return ReturnRequest.objects.filter(order_scope_q(user, "order"))
+
+
+def return_get(*, user, number: str) -> ReturnRequest:
     lines = ReturnLine.objects.select_related("order_line", "exchange_for", "exchange_line").order_by("pk")
     found = (
-        ReturnRequest.objects.select_related("order", "customer", "restock_location")
+        returns_visible(user)
+        .select_related("order", "customer", "restock_location")
         .prefetch_related(Prefetch("lines", queryset=lines))
         .filter(number=number)
         .first()

@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.db.models import Count
 from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from billing.models import (
     BillingPolicy,
@@ -28,12 +29,13 @@ from fulfillment.choices import HANDED_OVER_STATUSES, ShipmentKind, ShipmentStat
 from fulfillment.models import ConsolidationRule, Shipment, ShipmentLine, ShortPick, TrackingUpdate, Wave
 from integrations.models import OutboxMessage
 from inventory.models import Location, StockItem
-from oms.cockpit import roles
+from oms.cockpit.demo.users import API_CLIENTS
 from oms.cockpit.management.commands.seed_demo import PASSWORD, STAFF
 from orders.cases import case_scope_q
-from orders.choices import FulfillmentStatus, OrderEventType, OrderStatus
+from orders.choices import API_CLIENT_GROUPS, FulfillmentStatus, OrderEventType, OrderStatus
 from orders.identity import customer_duplicate_groups
 from orders.models import (
+    ApiClient,
     AutomationRule,
     Case,
     Channel,
@@ -112,16 +114,20 @@ def test_seed_demo_builds_every_status_through_the_services_and_runs_once(client
     assert not Order.history.filter(history_user__isnull=True).exists()
 
     # each step by the role that does it
-    assert actors_of(OrderEventType.IMPORTED) == {"api-client"}
+    assert actors_of(OrderEventType.IMPORTED) == {"api-store-front"}
     assert actors_of(OrderEventType.CREATED) == {"support1"}
     assert actors_of(OrderEventType.PREPARATION_STARTED) == {"warehouse"}
     # parcels leave our sites by the warehouse, a 3PL's through the API
-    assert actors_of(OrderEventType.SHIPMENT_RECORDED) == {"warehouse", "api-client"}
+    assert actors_of(OrderEventType.SHIPMENT_RECORDED) == {"warehouse", "api-3pl"}
     assert actors_of(OrderEventType.COMPLETED) == {"finance"}
     # the system: the expiry job releases a store pickup nobody collected
     assert actors_of(OrderEventType.CANCELED) <= {"support1", "support2", "system"}
     assert actors_of(OrderEventType.PARCEL_UPDATED) == {"system"}  # the carrier's webhook
-    assert actors_of(OrderEventType.PAYMENT_RECORDED) <= {"api-client", "support1", "finance"}  # phone: card by phone
+    assert actors_of(OrderEventType.PAYMENT_RECORDED) <= {
+        "api-store-front",
+        "support1",
+        "finance",
+    }  # phone: card by phone
     assert "finance" in actors_of(OrderEventType.PAYMENT_RECORDED)
 
     # the variety the cockpit needs to be shown
@@ -145,8 +151,9 @@ def test_seed_demo_builds_every_status_through_the_services_and_runs_once(client
     # the output: the summary table and the demo users, clearly labelled
     text = out.getvalue()
     assert "DEMO ONLY" in text
-    token = Token.objects.get(user__username="api-client")
-    assert f"Token {token.key}" in text
+    token = Token.objects.get(user__username="api-store-front")
+    for username, _role, _channels, _description in API_CLIENTS:
+        assert f"Token {Token.objects.get(user__username=username).key}" in text
     for username, _role, _first, _last in STAFF:
         assert PASSWORD.format(username=username) in text
 
@@ -167,7 +174,17 @@ def test_seed_demo_builds_every_status_through_the_services_and_runs_once(client
         if workable is not None:
             assert client.get(f"/admin/orders/case/{workable.pk}/change/").status_code == 200, username
     assert User.objects.get(username="admin").is_superuser
-    assert User.objects.get(username="api-client").groups.filter(name=roles.API_CLIENT).exists()
+    # one API client per job, each in its role on its channels: the read-only one sees Amazon's only
+    for username, role, channels, _description in API_CLIENTS:
+        client = ApiClient.objects.get(user__username=username)
+        assert client.role == role
+        assert list(client.user.groups.values_list("name", flat=True)) == [API_CLIENT_GROUPS[role]]
+        expected = channels or list(Channel.objects.order_by("code").values_list("code", flat=True))
+        assert sorted(client.channels.values_list("code", flat=True)) == sorted(expected)
+    analytics = APIClient()
+    analytics.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get(user__username='api-read-only').key}")
+    listed = analytics.get("/api/v1/orders/?page_size=200").json()["results"]
+    assert listed and {order["channel"] for order in listed} == {"amazon-fr"}
 
     # a second run creates nothing and prints the users again
     before = snapshot()

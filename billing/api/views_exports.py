@@ -24,7 +24,7 @@ from oms.core.api import (
     validated_input,
 )
 from oms.core.errors import ConflictError, NotFoundError, ValidationError
-from orders.models import Channel
+from orders.selectors import channel_scope, channels_visible
 
 _ERRORS = api_errors(invalid=True, unauthenticated=True, forbidden="The user may not export invoices.")
 _ONE_ERRORS = api_errors(
@@ -43,7 +43,11 @@ class ExportInputSerializer(StrictInputSerializer):
     kind = serializers.ChoiceField(choices=ExportKind.choices)
     period_start = serializers.DateField()
     period_end = serializers.DateField()
-    channel = serializers.CharField(required=False, allow_blank=True, help_text="A channel code; empty: all.")
+    channel = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="A channel code; empty: all. An API client names one of its channels (required).",
+    )
 
 
 class ExportSerializer(serializers.ModelSerializer):
@@ -76,17 +80,31 @@ class ExportSerializer(serializers.ModelSerializer):
         return self.context["request"].build_absolute_uri(reverse("billing-export-file", args=[export.pk]))
 
 
-def _channel(code: str | None):
+def _channel(request, code: str | None):
+    # An API client's export covers its own channels' documents only: it names one of them (a channel
+    # it does not serve reads as unknown). "All channels" is for staff.
     if not code:
+        if channel_scope(request.user) is not None:
+            raise ValidationError(
+                "The request is not valid.",
+                code="invalid",
+                fields={"channel": ["Required: an API client exports one of its channels."]},
+            )
         return None
-    channel = Channel.objects.filter(code=code).first()
+    channel = channels_visible(request.user).filter(code=code).first()
     if channel is None:
         raise ValidationError("The request is not valid.", code="invalid", fields={"channel": ["Unknown channel."]})
     return channel
 
 
-def _export(export_id: int) -> Export:
-    export = Export.objects.select_related("channel", "requested_by").filter(pk=export_id).first()
+def _exports(user):
+    # Staff see every export; an API client those of its channels (never an all-channels one).
+    scope = channel_scope(user)
+    return Export.objects.all() if scope is None else Export.objects.filter(channel_id__in=sorted(scope))
+
+
+def _export(request, export_id: int) -> Export:
+    export = _exports(request.user).select_related("channel", "requested_by").filter(pk=export_id).first()
     if export is None:
         raise NotFoundError(f"Export {export_id} not found.", code="export_not_found")
     return export
@@ -113,10 +131,10 @@ class ExportCreateApi(WriteApi):
             kind=data["kind"],
             period_start=data["period_start"],
             period_end=data["period_end"],
-            channel=_channel(data.get("channel")),
+            channel=_channel(request, data.get("channel")),
             actor=request.user,
         )
-        return Response(ExportSerializer(_export(export.pk), context={"request": request}).data, status=202)
+        return Response(ExportSerializer(_export(request, export.pk), context={"request": request}).data, status=202)
 
 
 class ExportDetailApi(APIView):
@@ -128,7 +146,7 @@ class ExportDetailApi(APIView):
         responses={200: ExportSerializer, **_ONE_ERRORS},
     )
     def get(self, request, export_id: int):
-        return Response(ExportSerializer(_export(export_id), context={"request": request}).data)
+        return Response(ExportSerializer(_export(request, export_id), context={"request": request}).data)
 
 
 class ExportFileApi(FileDownloadApi):
@@ -145,7 +163,7 @@ class ExportFileApi(FileDownloadApi):
         },
     )
     def get(self, request, export_id: int):
-        export = _export(export_id)
+        export = _export(request, export_id)
         if export.status != services.ExportStatus.DONE or not export.file:
             raise ConflictError(
                 f"Export {export.pk} is not ready ({export.status}).",
@@ -190,7 +208,7 @@ class ExportDownloadApi(FileDownloadApi):
             kind=data["kind"],
             period_start=data["period_start"],
             period_end=data["period_end"],
-            channel=_channel(data.get("channel")),
+            channel=_channel(request, data.get("channel")),
             actor=request.user,
         )
         response = StreamingHttpResponse(stream.chunks, content_type=stream.content_type)

@@ -29,7 +29,7 @@ from billing.api.serializers_invoices import (
 from billing.models import CreditNote, Invoice
 from billing.services import invoices as services
 from billing.services import payments
-from fulfillment.models import Shipment
+from fulfillment.selectors import shipments_visible
 from oms.core.api import (
     IDEMPOTENCY_KEY_PARAMETER,
     PDF_RESPONSE,
@@ -42,7 +42,7 @@ from oms.core.api import (
     validated_input,
 )
 from oms.core.errors import NotFoundError, ValidationError
-from orders.models import Channel, Order
+from orders.selectors import channels_visible, order_find, order_scope_q, orders_visible
 
 _READ_ERRORS = api_errors(
     invalid="Bad filter or cursor.", unauthenticated=True, forbidden="The user may not view invoices."
@@ -68,15 +68,19 @@ class CanViewInvoices(PermissionRequired):
     message = "You do not have permission to view invoices."
 
 
-def _invoice(number: str) -> Invoice:
-    invoice = services.invoice_list().filter(number=number).first()
+# Every lookup goes through what the user may reach (orders.selectors): another API client's order,
+# invoice or credit note is not found, exactly like one that does not exist.
+
+
+def _invoice(request, number: str) -> Invoice:
+    invoice = services.invoice_list().filter(order_scope_q(request.user, "order"), number=number).first()
     if invoice is None:
         raise NotFoundError(f"Invoice {number} not found.", code="invoice_not_found")
     return invoice
 
 
-def _credit_note(number: str) -> CreditNote:
-    note = services.credit_note_list().filter(number=number).first()
+def _credit_note(request, number: str) -> CreditNote:
+    note = services.credit_note_list().filter(order_scope_q(request.user, "order"), number=number).first()
     if note is None:
         raise NotFoundError(f"Credit note {number} not found.", code="credit_note_not_found")
     return note
@@ -89,7 +93,7 @@ def _with_rows(document, rows):
 
 
 def _invoice_response(request, number: str, *, status: int = 200) -> Response:
-    invoice = _invoice(number)
+    invoice = _invoice(request, number)
     invoice.line_rows = _with_rows(invoice, list(invoice.lines.all()))
     invoice.tax_rows = list(invoice.taxes.select_related("invoice"))
     invoice.remaining = invoice.total_gross - invoice.credited
@@ -134,11 +138,11 @@ class InvoiceListApi(generics.ListAPIView):
         query = validated_input(InvoiceListQuerySerializer, request.query_params)
         channel = order = None
         if query.get("channel"):
-            channel = Channel.objects.filter(code=query["channel"]).first()
+            channel = channels_visible(request.user).filter(code=query["channel"]).first()
             if channel is None:
                 raise ValidationError("Unknown channel.", fields={"channel": [f"Unknown channel {query['channel']}."]})
         if query.get("order"):
-            order = Order.objects.filter(number=query["order"]).first()
+            order = orders_visible(request.user).filter(number=query["order"]).first()
             if order is None:
                 raise ValidationError("Unknown order.", fields={"order": [f"Unknown order {query['order']}."]})
         invoices = services.invoice_list(
@@ -148,7 +152,7 @@ class InvoiceListApi(generics.ListAPIView):
             channel=channel,
             order=order,
             overdue=query.get("overdue"),
-        )
+        ).filter(order_scope_q(request.user, "order"))
         page = self.paginate_queryset(invoices)
         return self.get_paginated_response(InvoiceListSerializer(page, many=True).data)
 
@@ -176,7 +180,7 @@ class InvoicePdfApi(FileDownloadApi):
         responses={(200, "application/pdf"): PDF_RESPONSE, **_ONE_ERRORS},
     )
     def get(self, request, number: str):
-        invoice = _invoice(number)
+        invoice = _invoice(request, number)
         return _pdf(documents.invoice_pdf(invoice), f"{invoice.number}.pdf")
 
 
@@ -189,7 +193,7 @@ class CreditNoteDetailApi(APIView):
         responses={200: CreditNoteSerializer, **_ONE_ERRORS},
     )
     def get(self, request, number: str):
-        return _credit_note_response(request, _credit_note(number))
+        return _credit_note_response(request, _credit_note(request, number))
 
 
 class CreditNotePdfApi(FileDownloadApi):
@@ -202,7 +206,7 @@ class CreditNotePdfApi(FileDownloadApi):
         responses={(200, "application/pdf"): PDF_RESPONSE, **_ONE_ERRORS},
     )
     def get(self, request, number: str):
-        note = _credit_note(number)
+        note = _credit_note(request, number)
         return _pdf(documents.credit_note_pdf(note), f"{note.number}.pdf")
 
 
@@ -223,13 +227,11 @@ class InvoiceIssueApi(WriteApi):
         responses={201: OpenApiResponse(InvoiceDetailSerializer, description="Issued."), **_WRITE_ERRORS},
     )
     def post(self, request, number: str):
-        order_id = Order.objects.filter(number=number).values_list("pk", flat=True).first()
-        if order_id is None:
-            raise NotFoundError(f"Order {number} not found.", code="order_not_found")
+        order_id = order_find(user=request.user, number=number).pk
         data = validated_input(InvoiceIssueInputSerializer, request.data)
         shipment = None
         if data.get("shipment"):
-            shipment = Shipment.objects.filter(number=data["shipment"]).first()
+            shipment = shipments_visible(request.user).filter(number=data["shipment"]).first()
             if shipment is None:
                 raise ValidationError(
                     "Unknown shipment.", fields={"shipment": [f"Unknown shipment {data['shipment']}."]}
@@ -252,7 +254,11 @@ class CreditNoteIssueApi(WriteApi):
         responses={201: OpenApiResponse(CreditNoteSerializer, description="Issued."), **_WRITE_ERRORS},
     )
     def post(self, request, number: str):
-        invoice_id = Invoice.objects.filter(number=number).values_list("pk", flat=True).first()
+        invoice_id = (
+            Invoice.objects.filter(order_scope_q(request.user, "order"), number=number)
+            .values_list("pk", flat=True)
+            .first()
+        )
         if invoice_id is None:
             raise NotFoundError(f"Invoice {number} not found.", code="invoice_not_found")
         data = validated_input(CreditNoteIssueInputSerializer, request.data)
@@ -264,7 +270,7 @@ class CreditNoteIssueApi(WriteApi):
             amount=data.get("amount"),
             note=data.get("note", ""),
         )
-        return _credit_note_response(request, _credit_note(note.number), status=201)
+        return _credit_note_response(request, _credit_note(request, note.number), status=201)
 
 
 class PaymentEventWebhookApi(WriteApi):

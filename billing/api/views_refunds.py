@@ -33,7 +33,7 @@ from oms.core.api import (
     validated_input,
 )
 from oms.core.errors import NotFoundError, ValidationError
-from orders.models import Order
+from orders.selectors import order_find, order_scope_q, orders_visible
 
 _WRITE_ERRORS = api_errors(
     invalid="Invalid request (`refund_exceeds_captured`, …).",
@@ -54,8 +54,12 @@ def _refunds():
     return Refund.objects.select_related("order", "payment", "credit_note", "requested_by", "approved_by")
 
 
-def _refund_id(number: str) -> int:
-    pk = Refund.objects.filter(number=number).values_list("pk", flat=True).first()
+# Every lookup goes through what the user may reach (orders.selectors): another API client's order,
+# refund or dispute is not found, exactly like one that does not exist.
+
+
+def _refund_id(request, number: str) -> int:
+    pk = Refund.objects.filter(order_scope_q(request.user, "order"), number=number).values_list("pk", flat=True).first()
     if pk is None:
         raise NotFoundError(f"Refund {number} not found.", code="refund_not_found")
     return pk
@@ -89,9 +93,7 @@ class RefundRequestApi(WriteApi):
         responses={201: RefundSerializer, **_WRITE_ERRORS},
     )
     def post(self, request, number: str):
-        order = Order.objects.filter(number=number).first()
-        if order is None:
-            raise NotFoundError(f"Order {number} not found.", code="order_not_found")
+        order = order_find(user=request.user, number=number)
         data = validated_input(RefundRequestInputSerializer, request.data)
         credit_note = None
         if data.get("credit_note"):
@@ -119,7 +121,7 @@ class RefundApproveApi(WriteApi):
         "Never by its requester; above the threshold only with `billing.approve_large_refund`.",
     )
     def post(self, request, number: str):
-        pk = _refund_id(number)
+        pk = _refund_id(request, number)
         data = validated_input(RefundNoteInputSerializer, request.data)
         services.refund_approve(refund=pk, actor=request.user, note=data.get("note", ""))
         return _refund_response(pk)
@@ -128,7 +130,7 @@ class RefundApproveApi(WriteApi):
 class RefundRejectApi(WriteApi):
     @_action_schema("Reject a refund", "Its amount is free to request again.")
     def post(self, request, number: str):
-        pk = _refund_id(number)
+        pk = _refund_id(request, number)
         data = validated_input(RefundNoteInputSerializer, request.data)
         services.refund_reject(refund=pk, actor=request.user, reason=data.get("note", ""))
         return _refund_response(pk)
@@ -141,7 +143,7 @@ class RefundProcessApi(WriteApi):
         "`failed` and its reason; process it again to retry.",
     )
     def post(self, request, number: str):
-        pk = _refund_id(number)
+        pk = _refund_id(request, number)
         validated_input(RefundNoteInputSerializer, request.data)
         services.refund_process(refund=pk, actor=request.user)
         return _refund_response(pk)
@@ -164,10 +166,11 @@ class RefundListApi(generics.ListAPIView):
         query = validated_input(RefundListQuerySerializer, request.query_params)
         order = None
         if query.get("order"):
-            order = Order.objects.filter(number=query["order"]).first()
+            order = orders_visible(request.user).filter(number=query["order"]).first()
             if order is None:
                 raise ValidationError("The request is not valid.", fields={"order": ["Unknown order."]})
-        page = self.paginate_queryset(services.refund_list(status=query.get("status"), order=order))
+        refunds = services.refund_list(status=query.get("status"), order=order)
+        page = self.paginate_queryset(refunds.filter(order_scope_q(request.user, "order")))
         return self.get_paginated_response(RefundSerializer(page, many=True).data)
 
 
@@ -176,7 +179,7 @@ class RefundDetailApi(APIView):
 
     @extend_schema(tags=["billing: refunds"], summary="One refund", responses={200: RefundSerializer})
     def get(self, request, number: str):
-        return _refund_response(_refund_id(number))
+        return _refund_response(_refund_id(request, number))
 
 
 # --- seller cancellation -----------------------------------------------------------------------
@@ -197,9 +200,7 @@ class SellerCancellationApi(WriteApi):
         responses={201: SellerCancellationSerializer, **_WRITE_ERRORS},
     )
     def post(self, request, number: str):
-        order = Order.objects.filter(number=number).first()
-        if order is None:
-            raise NotFoundError(f"Order {number} not found.", code="order_not_found")
+        order = order_find(user=request.user, number=number)
         data = validated_input(SellerCancellationInputSerializer, request.data)
         by_number = {str(n): pk for n, pk in order.lines.values_list("line_number", "pk")}
         unknown = [key for key in data["quantities"] if key.strip() not in by_number]
@@ -229,6 +230,12 @@ class SellerCancellationApi(WriteApi):
 # --- dispute outcomes --------------------------------------------------------------------------
 
 
+def _dispute_id(request, pk: int) -> int:
+    if not Dispute.objects.filter(order_scope_q(request.user, "order"), pk=pk).exists():
+        raise NotFoundError(f"Dispute {pk} not found.", code="dispute_not_found")
+    return pk
+
+
 def _dispute_response(pk: int) -> Response:
     return Response(DisputeSerializer(Dispute.objects.select_related("order", "payment").get(pk=pk)).data)
 
@@ -252,7 +259,9 @@ class DisputeSubmitApi(WriteApi):
     )
     def post(self, request, pk: int):
         data = validated_input(RefundNoteInputSerializer, request.data)
-        dispute = dispute_services.dispute_submit_evidence(dispute=pk, actor=request.user, note=data.get("note", ""))
+        dispute = dispute_services.dispute_submit_evidence(
+            dispute=_dispute_id(request, pk), actor=request.user, note=data.get("note", "")
+        )
         return _dispute_response(dispute.pk)
 
 
@@ -266,6 +275,6 @@ class DisputeCloseApi(WriteApi):
     def post(self, request, pk: int):
         data = validated_input(DisputeCloseInputSerializer, request.data)
         dispute = dispute_services.dispute_close(
-            dispute=pk, actor=request.user, won=data["won"], note=data.get("note", "")
+            dispute=_dispute_id(request, pk), actor=request.user, won=data["won"], note=data.get("note", "")
         )
         return _dispute_response(dispute.pk)

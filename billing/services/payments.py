@@ -27,6 +27,7 @@ from orders import services as orders
 from orders.events import event_record
 from orders.locks import order_lock
 from orders.models import Order
+from orders.selectors import channel_scope, orders_visible
 
 logger = logging.getLogger(__name__)
 
@@ -274,6 +275,7 @@ def payment_event_receive(*, provider: str, payload, actor) -> tuple[PaymentEven
     require_perm(actor, "billing.add_paymentevent", "receive payment events")
     adapter = get_provider(provider)
     event = adapter.parse_event(payload)
+    _refuse_outside_scope(adapter.code, event, actor=actor)
     row = PaymentEvent(
         provider=adapter.code,
         event_id=event.event_id,
@@ -294,6 +296,22 @@ def payment_event_receive(*, provider: str, payload, actor) -> tuple[PaymentEven
     else:
         logger.warning("payment event for an unknown payment", extra={"event": event.event_id, "kind": event.kind})
     return row, payment is not None
+
+
+def _refuse_outside_scope(provider: str, event: ProviderEvent, *, actor) -> None:
+    """An API client's event about an order it may not reach (another channel's, by the payment or
+    the order it names) is refused before anything is stored: 404, as for an order that does not exist."""
+    if channel_scope(actor) is None:
+        return
+    order_ids = set(
+        Payment.objects.filter(provider=provider, provider_reference=event.payment_reference).values_list(
+            "order_id", flat=True
+        )
+    )
+    if event.order_number:
+        order_ids |= set(Order.objects.filter(number=event.order_number).values_list("pk", flat=True))
+    if order_ids and orders_visible(actor).filter(pk__in=order_ids).count() < len(order_ids):
+        raise NotFoundError("Order not found.", code="order_not_found")
 
 
 def _apply(provider: str, event: ProviderEvent, *, actor) -> Payment | None:

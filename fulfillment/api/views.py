@@ -46,7 +46,13 @@ from fulfillment.api.serializers import (
 from fulfillment.carriers.registry import CARRIERS
 from fulfillment.choices import WaveRender
 from fulfillment.models import Shipment, ShipmentLine, ShortPick, TrackingUpdate, Wave
-from fulfillment.selectors import order_parcels, shipment_list
+from fulfillment.selectors import (
+    order_parcels,
+    shipment_list,
+    shipments_visible,
+    short_picks_visible,
+    waves_visible,
+)
 from inventory.models import Location, Product
 from oms.core.api import (
     IDEMPOTENCY_KEY_PARAMETER,
@@ -62,7 +68,7 @@ from oms.core.api import (
     validated_input,
 )
 from oms.core.errors import ConflictError, NotFoundError, ValidationError
-from orders.models import Order
+from orders.selectors import channel_scope, order_find, orders_visible
 
 # --- shared pieces -------------------------------------------------------------------------------
 
@@ -103,22 +109,26 @@ class CanTrackShipments(PermissionRequired):
     message = "You do not have permission to record tracking updates."
 
 
-def _shipment_id(number: str) -> int:
-    shipment_id = Shipment.objects.filter(number=number).values_list("pk", flat=True).first()
+# Every lookup goes through the selectors of what the user may reach: another API client's parcel,
+# short pick or wave is not found, exactly like one that does not exist.
+
+
+def _shipment_id(request, number: str) -> int:
+    shipment_id = shipments_visible(request.user).filter(number=number).values_list("pk", flat=True).first()
     if shipment_id is None:
         raise NotFoundError(f"Shipment {number} not found.", code="shipment_not_found")
     return shipment_id
 
 
-def _wave(number: str) -> Wave:
-    wave = Wave.objects.filter(number=number).first()
+def _wave(request, number: str) -> Wave:
+    wave = waves_visible(request.user).filter(number=number).first()
     if wave is None:
         raise NotFoundError(f"Wave {number} not found.", code="wave_not_found")
     return wave
 
 
-def _short_pick_id(short_pick_id: int) -> int:
-    if not ShortPick.objects.filter(pk=short_pick_id).exists():
+def _short_pick_id(request, short_pick_id: int) -> int:
+    if not short_picks_visible(request.user).filter(pk=short_pick_id).exists():
         raise NotFoundError(f"Short pick {short_pick_id} not found.", code="short_pick_not_found")
     return short_pick_id
 
@@ -136,7 +146,7 @@ def _shipment_response(request, number: str, *, status: int = 200) -> Response:
         "order", "order_line", "reported_by", "resolved_by", "substitute_product"
     )
     shipment = (
-        shipment_list()
+        shipment_list(user=request.user)
         .filter(number=number)
         .prefetch_related(
             Prefetch("lines", queryset=ShipmentLine.objects.select_related("order_line__order")),
@@ -161,13 +171,13 @@ def _short_pick_response(short_pick_id: int) -> Response:
     return Response(ShortPickSerializer(short).data)
 
 
-def _waves():
-    return Wave.objects.select_related("location", "created_by").annotate(shipment_count=Count("shipments"))
+def _waves(user):
+    return waves_visible(user).select_related("location", "created_by").annotate(shipment_count=Count("shipments"))
 
 
 def _wave_response(request, number: str, *, status: int = 200) -> Response:
     wave = (
-        _waves()
+        _waves(request.user)
         .prefetch_related(
             Prefetch(
                 "shipments",
@@ -232,10 +242,11 @@ class ShipmentListApi(generics.ListAPIView):
         query = validated_input(ShipmentListQuerySerializer, request.query_params)
         order = None
         if query.get("order"):
-            order = Order.objects.filter(number=query["order"]).first()
+            order = orders_visible(request.user).filter(number=query["order"]).first()
             if order is None:
                 raise invalid_field("order", f"Unknown order {query['order']}.")
         shipments = shipment_list(
+            user=request.user,
             location=_location(query["location"]) if "location" in query else None,
             status=query.get("status"),
             carrier=query.get("carrier"),
@@ -255,7 +266,7 @@ class ShipmentDetailApi(APIView):
         responses={200: ShipmentDetailSerializer, **_ONE_ERRORS},
     )
     def get(self, request, number: str):
-        _shipment_id(number)
+        _shipment_id(request, number)
         return _shipment_response(request, number)
 
 
@@ -270,7 +281,7 @@ class ShipmentLabelApi(FileDownloadApi):
         responses={(200, "application/pdf"): PDF_RESPONSE, **_ONE_ERRORS},
     )
     def get(self, request, number: str):
-        shipment = Shipment.objects.get(pk=_shipment_id(number))
+        shipment = Shipment.objects.get(pk=_shipment_id(request, number))
         if not shipment.label:
             raise NotFoundError(f"Shipment {number} has no label.", code="label_not_found")
         return _pdf_file_response(shipment.label, f"{shipment.number}-label.pdf")
@@ -287,7 +298,7 @@ class ShipmentPackingSlipApi(FileDownloadApi):
         responses={(200, "application/pdf"): PDF_RESPONSE, **_ONE_ERRORS},
     )
     def get(self, request, number: str):
-        shipment = Shipment.objects.select_related("order").get(pk=_shipment_id(number))
+        shipment = Shipment.objects.select_related("order").get(pk=_shipment_id(request, number))
         response = HttpResponse(services.shipment_packing_slip_pdf(shipment), content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="{shipment.number}-packing-slip.pdf"'
         return response
@@ -307,7 +318,7 @@ class ShipmentConfirmPicksApi(FulfillmentWriteApi):
         request=ShipmentPicksInputSerializer,
     )
     def post(self, request, number: str):
-        shipment_id = _shipment_id(number)
+        shipment_id = _shipment_id(request, number)
         data = validated_input(ShipmentPicksInputSerializer, request.data)
         services.shipment_confirm_picks(shipment=shipment_id, actor=request.user, **data)
         return _shipment_response(request, number)
@@ -320,7 +331,7 @@ class ShipmentPackApi(FulfillmentWriteApi):
         request=ShipmentPackInputSerializer,
     )
     def post(self, request, number: str):
-        shipment_id = _shipment_id(number)
+        shipment_id = _shipment_id(request, number)
         data = validated_input(ShipmentPackInputSerializer, request.data)
         services.shipment_pack(shipment=shipment_id, actor=request.user, **data)
         return _shipment_response(request, number)
@@ -337,7 +348,7 @@ class ShipmentDispatchApi(FulfillmentWriteApi):
         request=ShipmentDispatchInputSerializer,
     )
     def post(self, request, number: str):
-        shipment_id = _shipment_id(number)
+        shipment_id = _shipment_id(request, number)
         data = validated_input(ShipmentDispatchInputSerializer, request.data)
         services.shipment_dispatch(shipment=shipment_id, actor=request.user, **data)
         return _shipment_response(request, number)
@@ -350,7 +361,7 @@ class ShipmentReadyForPickupApi(FulfillmentWriteApi):
         request=ShipmentReasonInputSerializer,
     )
     def post(self, request, number: str):
-        shipment_id = _shipment_id(number)
+        shipment_id = _shipment_id(request, number)
         data = validated_input(ShipmentReasonInputSerializer, request.data)
         services.shipment_ready_for_pickup(shipment=shipment_id, actor=request.user, **data)
         return _shipment_response(request, number)
@@ -363,7 +374,7 @@ class ShipmentHandOverApi(FulfillmentWriteApi):
         request=ShipmentReasonInputSerializer,
     )
     def post(self, request, number: str):
-        shipment_id = _shipment_id(number)
+        shipment_id = _shipment_id(request, number)
         data = validated_input(ShipmentReasonInputSerializer, request.data)
         services.shipment_hand_over(shipment=shipment_id, actor=request.user, **data)
         return _shipment_response(request, number)
@@ -376,7 +387,7 @@ class ShipmentCancelApi(FulfillmentWriteApi):
         request=ShipmentCancelInputSerializer,
     )
     def post(self, request, number: str):
-        shipment_id = _shipment_id(number)
+        shipment_id = _shipment_id(request, number)
         data = validated_input(ShipmentCancelInputSerializer, request.data)
         services.shipment_cancel(shipment=shipment_id, actor=request.user, reason=data.get("reason", ""))
         return _shipment_response(request, number)
@@ -392,7 +403,7 @@ class ShortPickSubstituteApi(FulfillmentWriteApi):
         request=ShortPickSubstituteInputSerializer,
     )
     def post(self, request, short_pick_id: int):
-        _short_pick_id(short_pick_id)
+        _short_pick_id(request, short_pick_id)
         data = validated_input(ShortPickSubstituteInputSerializer, request.data)
         product = Product.objects.filter(sku=data["sku"]).first()
         if product is None:
@@ -414,7 +425,7 @@ class ShortPickDelayApi(FulfillmentWriteApi):
         request=ShortPickDelayInputSerializer,
     )
     def post(self, request, short_pick_id: int):
-        _short_pick_id(short_pick_id)
+        _short_pick_id(request, short_pick_id)
         data = validated_input(ShortPickDelayInputSerializer, request.data)
         services.short_pick_delay(short_pick=short_pick_id, actor=request.user, **data)
         return _short_pick_response(short_pick_id)
@@ -427,7 +438,7 @@ class ShortPickCancelLineApi(FulfillmentWriteApi):
         request=ShortPickCancelLineInputSerializer,
     )
     def post(self, request, short_pick_id: int):
-        _short_pick_id(short_pick_id)
+        _short_pick_id(request, short_pick_id)
         data = validated_input(ShortPickCancelLineInputSerializer, request.data)
         services.short_pick_cancel_line(short_pick=short_pick_id, actor=request.user, **data)
         return _short_pick_response(short_pick_id)
@@ -451,7 +462,7 @@ class WaveListApi(generics.ListAPIView):
 
     def list(self, request, *args, **kwargs):
         query = validated_input(WaveListQuerySerializer, request.query_params)
-        waves = _waves()
+        waves = _waves(request.user)
         if "location" in query:
             waves = waves.filter(location=_location(query["location"]))
         page = self.paginate_queryset(waves)
@@ -475,7 +486,9 @@ class WaveCreateApi(FulfillmentWriteApi):
         location = _location(data["location"])
         shipment_ids = None
         if "shipments" in data:
-            found = dict(Shipment.objects.filter(number__in=data["shipments"]).values_list("number", "pk"))
+            found = dict(
+                shipments_visible(request.user).filter(number__in=data["shipments"]).values_list("number", "pk")
+            )
             errors = {
                 f"shipments.{index}": [f"Unknown shipment {number}."]
                 for index, number in enumerate(data["shipments"])
@@ -484,6 +497,9 @@ class WaveCreateApi(FulfillmentWriteApi):
             if errors:
                 raise ValidationError("The request is not valid.", code="invalid", fields=errors)
             shipment_ids = list(found.values())
+        elif channel_scope(request.user) is not None:
+            # Chosen by criteria, a wave would take other channels' parcels: an API client names its own.
+            shipment_ids = list(shipments_visible(request.user).filter(location=location).values_list("pk", flat=True))
         wave = services.wave_create(
             location=location,
             actor=request.user,
@@ -506,7 +522,7 @@ class WaveDetailApi(APIView):
         responses={200: WaveDetailSerializer, **_ONE_ERRORS},
     )
     def get(self, request, number: str):
-        _wave(number)
+        _wave(request, number)
         return _wave_response(request, number)
 
 
@@ -527,7 +543,7 @@ class WavePrintApi(FulfillmentWriteApi):
         },
     )
     def post(self, request, number: str):
-        wave = services.wave_print(wave=_wave(number), actor=request.user)
+        wave = services.wave_print(wave=_wave(request, number), actor=request.user)
         return _wave_response(request, number, status=200 if wave.render_status == WaveRender.READY else 202)
 
 
@@ -546,7 +562,7 @@ class WavePickListApi(FileDownloadApi):
         },
     )
     def get(self, request, number: str):
-        wave = _wave(number)
+        wave = _wave(request, number)
         if wave.render_status != WaveRender.READY or not wave.pick_list:
             raise ConflictError(
                 f"The pick list of wave {number} is not ready ({wave.get_render_status_display().lower()}).",
@@ -606,9 +622,7 @@ class OrderShipmentsApi(APIView):
         },
     )
     def get(self, request, number: str):
-        order = Order.objects.filter(number=number).first()
-        if order is None:
-            raise NotFoundError(f"Order {number} not found.", code="order_not_found")
+        order = order_find(user=request.user, number=number)
         with translation.override(order.locale):
             parcels = order_parcels(order)
         return Response(OrderShipmentsSerializer(parcels).data)

@@ -16,6 +16,7 @@ from fulfillment.carriers.registry import get_carrier
 from fulfillment.choices import ShipmentKind, TrackingSource
 from fulfillment.hooks import SHIPMENT_SHIPPED
 from fulfillment.models import Shipment, TrackingUpdate
+from fulfillment.selectors import shipments_visible
 from fulfillment.services._common import (
     CONDITION_MESSAGES,
     S,
@@ -33,12 +34,13 @@ from fulfillment.services._common import (
     parcel_summary,
 )
 from fulfillment.services.packing import shipment_create_label
-from oms.core.errors import ConflictError, ValidationError
+from oms.core.errors import ConflictError, NotFoundError, ValidationError
 from oms.core.permissions import require_perm
 from orders import services as orders
 from orders.choices import OrderEventType, OrderStatus
 from orders.events import event_record
 from orders.locks import orders_lock
+from orders.selectors import channel_scope
 
 logger = logging.getLogger(__name__)
 
@@ -211,8 +213,16 @@ def _apply_tracking(shipment_id: int, update: TrackingUpdate, *, actor) -> None:
 
 
 def carrier_webhook_receive(*, carrier: str, payload: dict, actor) -> list[TrackingUpdate]:
+    """A carrier's batch of events. From an API client, a batch about a parcel it may not reach
+    (another channel's) is refused whole, before anything is stored: 404, as for a parcel that does not
+    exist."""
     adapter = get_carrier(carrier)
-    return tracking_ingest(carrier=adapter.code, events=adapter.parse_webhook(payload), actor=actor)
+    events = adapter.parse_webhook(payload)
+    numbers = {event.tracking_number[:64] for event in events}
+    parcels = Shipment.objects.filter(carrier=adapter.code, tracking_number__in=numbers)
+    if channel_scope(actor) is not None and parcels.exclude(pk__in=shipments_visible(actor).values("pk")).exists():
+        raise NotFoundError("No such parcel.", code="shipment_not_found")
+    return tracking_ingest(carrier=adapter.code, events=events, actor=actor)
 
 
 def tracking_poll(*, actor, limit: int = 500) -> int:

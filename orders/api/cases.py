@@ -24,6 +24,7 @@ from oms.core.errors import NotFoundError, ValidationError
 from orders import cases
 from orders.choices import CaseDecision, CaseKind, CaseLevel, CaseStatus
 from orders.models import Case
+from orders.selectors import order_scope_q
 
 _ERRORS = api_errors(
     invalid=True,
@@ -91,7 +92,8 @@ class CanViewCases(PermissionRequired):
 
 
 def _visible(user):
-    return Case.objects.filter(cases.case_scope_q(user))
+    # The queues the user works, and for an API client only cases about its channels' orders.
+    return Case.objects.filter(cases.case_scope_q(user)).filter(order_scope_q(user, "order"))
 
 
 def _case(user, number: str) -> Case:

@@ -20,7 +20,7 @@ from oms.core.api import (
     api_errors,
     validated_input,
 )
-from oms.core.errors import NotFoundError
+from oms.core.errors import NotFoundError, ValidationError
 from orders import services
 from orders.api.filters import OrderFilter
 from orders.api.serializers import (
@@ -40,8 +40,8 @@ from orders.api.serializers import (
     OrderTagInputSerializer,
     ReasonInputSerializer,
 )
-from orders.models import Order, OrderHold
-from orders.selectors import order_get, order_list
+from orders.models import OrderHold
+from orders.selectors import channels_visible, order_find, order_get, order_list
 
 _LIST_ERRORS = api_errors(
     invalid="Invalid filter or cursor: field errors in `extra.fields`.",
@@ -71,16 +71,14 @@ def _action_schema(*, summary: str, request, status: int = 200, description: str
     )
 
 
-def _order_id(number: str) -> int:
-    order_id = Order.objects.filter(number=number).values_list("pk", flat=True).first()
-    if order_id is None:
-        raise NotFoundError(f"Order {number} not found.", code="order_not_found")
-    return order_id
+def _order_id(request, number: str) -> int:
+    # Another API client's order is not found, exactly like one that does not exist.
+    return order_find(user=request.user, number=number).pk
 
 
 def _order_response(request, number: str, *, status: int = 200) -> Response:
     """The order as it is now, as the requesting user sees it (with the actions left to them)."""
-    order = order_get(number=number)
+    order = order_get(user=request.user, number=number)
     return Response(OrderDetailSerializer(order, context={"request": request}).data, status=status)
 
 
@@ -100,7 +98,7 @@ class OrderListApi(generics.ListAPIView):
     pagination_class = IdCursorPagination
 
     def get_queryset(self):
-        return order_list()
+        return order_list(user=self.request.user)
 
 
 class OrderDetailApi(APIView):
@@ -137,6 +135,13 @@ class OrderCreateApi(DottedFieldsWriteApi):
     )
     def post(self, request):
         data = validated_input(OrderCreateInputSerializer, request.data)
+        if not channels_visible(request.user).filter(code=data["channel"]).exists():
+            # A channel the API client does not serve reads as one that does not exist.
+            raise ValidationError(
+                "Unknown or inactive channel.",
+                code="unknown_channel",
+                fields={"channel": ["Unknown or inactive channel."]},
+            )
         order, created = services.order_create(actor=request.user, **data)
         return _order_response(request, order.number, status=201 if created else 200)
 
@@ -152,7 +157,7 @@ class OrderActionApi(DottedFieldsWriteApi):
 class OrderSubmitApi(OrderActionApi):
     @_action_schema(summary="Submit a draft order", request=ReasonInputSerializer)
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(ReasonInputSerializer, request.data)
         services.order_submit(order=order_id, actor=request.user, **data)
         return _order_response(request, number)
@@ -161,7 +166,7 @@ class OrderSubmitApi(OrderActionApi):
 class OrderApproveApi(OrderActionApi):
     @_action_schema(summary="Approve an order pending approval", request=ReasonInputSerializer)
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(ReasonInputSerializer, request.data)
         services.order_approve(order=order_id, actor=request.user, **data)
         return _order_response(request, number)
@@ -174,7 +179,7 @@ class OrderMarkPaidApi(OrderActionApi):
         request=OrderMarkPaidInputSerializer,
     )
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(OrderMarkPaidInputSerializer, request.data)
         services.order_mark_paid(order=order_id, actor=request.user, **data)
         return _order_response(request, number)
@@ -183,7 +188,7 @@ class OrderMarkPaidApi(OrderActionApi):
 class OrderAcceptOnTermsApi(OrderActionApi):
     @_action_schema(summary="Confirm an order on the customer's payment terms", request=ReasonInputSerializer)
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(ReasonInputSerializer, request.data)
         services.order_accept_on_terms(order=order_id, actor=request.user, **data)
         return _order_response(request, number)
@@ -192,7 +197,7 @@ class OrderAcceptOnTermsApi(OrderActionApi):
 class OrderFlagForReviewApi(OrderActionApi):
     @_action_schema(summary="Put an order under review", request=OrderFlagForReviewInputSerializer)
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(OrderFlagForReviewInputSerializer, request.data)
         services.order_flag_for_review(order=order_id, actor=request.user, **data)
         return _order_response(request, number)
@@ -205,7 +210,7 @@ class OrderAcceptApi(OrderActionApi):
         request=ReasonInputSerializer,
     )
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(ReasonInputSerializer, request.data)
         services.order_accept(order=order_id, actor=request.user, **data)
         return _order_response(request, number)
@@ -219,7 +224,7 @@ class OrderClearFraudApi(OrderActionApi):
         request=ClearFraudInputSerializer,
     )
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(ClearFraudInputSerializer, request.data)
         services.order_clear_fraud(order=order_id, actor=request.user, reason=data["reason"])
         return _order_response(request, number)
@@ -228,7 +233,7 @@ class OrderClearFraudApi(OrderActionApi):
 class OrderStartPreparationApi(OrderActionApi):
     @_action_schema(summary="Start preparing a confirmed order", request=ReasonInputSerializer)
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(ReasonInputSerializer, request.data)
         services.order_start_preparation(order=order_id, actor=request.user, **data)
         return _order_response(request, number)
@@ -241,7 +246,7 @@ class OrderRecordShipmentApi(OrderActionApi):
         request=OrderRecordShipmentInputSerializer,
     )
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(OrderRecordShipmentInputSerializer, request.data)
         services.order_record_shipment(order=order_id, actor=request.user, **data)
         return _order_response(request, number)
@@ -254,7 +259,7 @@ class OrderMarkDeliveredApi(OrderActionApi):
         request=OrderMarkDeliveredInputSerializer,
     )
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(OrderMarkDeliveredInputSerializer, request.data)
         services.order_mark_delivered(order=order_id, actor=request.user, **data)
         return _order_response(request, number)
@@ -263,7 +268,7 @@ class OrderMarkDeliveredApi(OrderActionApi):
 class OrderCompleteApi(OrderActionApi):
     @_action_schema(summary="Close a delivered order after the return window", request=ReasonInputSerializer)
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(ReasonInputSerializer, request.data)
         services.order_complete(order=order_id, actor=request.user, **data)
         return _order_response(request, number)
@@ -276,7 +281,7 @@ class OrderCancelApi(OrderActionApi):
         request=OrderCancelInputSerializer,
     )
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(OrderCancelInputSerializer, request.data)
         services.order_cancel(order=order_id, actor=request.user, **data)
         return _order_response(request, number)
@@ -290,7 +295,7 @@ class OrderHoldApi(OrderActionApi):
         status=201,
     )
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(OrderHoldInputSerializer, request.data)
         services.order_hold(order=order_id, actor=request.user, **data)
         return _order_response(request, number, status=201)
@@ -299,7 +304,7 @@ class OrderHoldApi(OrderActionApi):
 class OrderHoldReleaseApi(OrderActionApi):
     @_action_schema(summary="Release a hold", request=OrderHoldReleaseInputSerializer)
     def post(self, request, number: str, hold_id: int):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         if not OrderHold.objects.filter(pk=hold_id, order_id=order_id).exists():
             raise NotFoundError(f"Order {number} has no hold {hold_id}.", code="hold_not_found")
         data = validated_input(OrderHoldReleaseInputSerializer, request.data)
@@ -310,7 +315,7 @@ class OrderHoldReleaseApi(OrderActionApi):
 class OrderNoteAddApi(OrderActionApi):
     @_action_schema(summary="Add an internal note", request=OrderNoteInputSerializer)
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(OrderNoteInputSerializer, request.data)
         services.order_add_note(order=order_id, actor=request.user, **data)
         return _order_response(request, number)
@@ -323,7 +328,7 @@ class OrderTagAddApi(OrderActionApi):
         request=OrderTagInputSerializer,
     )
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(OrderTagInputSerializer, request.data)
         services.order_tag(order=order_id, actor=request.user, **data)
         return _order_response(request, number)
@@ -336,7 +341,7 @@ class OrderTagRemoveApi(OrderActionApi):
         request=OrderTagInputSerializer,
     )
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(OrderTagInputSerializer, request.data)
         services.order_untag(order=order_id, actor=request.user, **data)
         return _order_response(request, number)
@@ -349,7 +354,7 @@ class OrderChangeAddressApi(OrderActionApi):
         request=OrderChangeAddressInputSerializer,
     )
     def post(self, request, number: str):
-        order_id = _order_id(number)
+        order_id = _order_id(request, number)
         data = validated_input(OrderChangeAddressInputSerializer, request.data)
         services.order_change_address(order=order_id, actor=request.user, **data)
         return _order_response(request, number)

@@ -85,9 +85,9 @@ def test_the_detail_shows_lines_holds_events_and_the_actions_left_to_the_user(ap
     ]
     assert body["events"][7]["actor"] == "sam"
     assert body["events"][7]["reason"] == ""  # the fraud hold's release note, as above
-    # The API client may cancel a paid order and place holds, not release them; preparation waits
-    # for the active hold to go.
-    assert body["allowed_actions"] == ["cancel", "hold", "add-note", "add-tag", "remove-tag", "change-address"]
+    # The store front neither cancels a paid order nor places or releases holds; preparation is
+    # not its job either.
+    assert body["allowed_actions"] == ["add-note", "add-tag", "remove-tag", "change-address"]
 
 
 @pytest.mark.parametrize(
@@ -169,9 +169,10 @@ def test_the_address_shape_in_the_schema_is_the_services_one():
 
 
 @pytest.fixture
-def catalogue(admin_user_role, channel):
-    """Orders in several states, channels, tags and dates, by name."""
+def catalogue(admin_user_role, channel, api_user):
+    """Orders in several states, channels, tags and dates, by name; the API client serves both channels."""
     market = Channel.objects.create(code="market", name="Marketplace", kind="marketplace")
+    api_user.api_client.channels.add(market)
     january = timezone.make_aware(datetime.datetime(2026, 1, 15, 10, 0))
     return {
         "confirmed": order_in_state(OrderStatus.CONFIRMED, actor=admin_user_role, tags=["vip"]),

@@ -21,7 +21,8 @@ from oms.core.api import (
     validated_input,
 )
 from oms.core.errors import NotFoundError, ValidationError
-from orders.models import Order, OrderLine
+from orders.models import OrderLine
+from orders.selectors import orders_visible
 from returns import selectors, services
 from returns.api.serializers import (
     ReturnApproveInputSerializer,
@@ -48,12 +49,16 @@ class CanViewReturns(PermissionRequired):
     message = "You do not have permission to view returns."
 
 
-def _detail(number: str) -> Response:
-    return Response(ReturnDetailSerializer(selectors.return_get(number=number)).data)
+# Every lookup goes through what the user may reach: another API client's order or return is not
+# found, exactly like one that does not exist.
 
 
-def _request_id(number: str) -> int:
-    found = ReturnRequest.objects.filter(number=number).values_list("pk", flat=True).first()
+def _detail(request, number: str) -> Response:
+    return Response(ReturnDetailSerializer(selectors.return_get(user=request.user, number=number)).data)
+
+
+def _request_id(request, number: str) -> int:
+    found = selectors.returns_visible(request.user).filter(number=number).values_list("pk", flat=True).first()
     if found is None:
         raise NotFoundError(f"Return {number} not found.", code="return_not_found")
     return found
@@ -74,7 +79,7 @@ class ReturnCreateApi(WriteApi):
     )
     def post(self, request):
         data = validated_input(ReturnRequestInputSerializer, request.data)
-        order = Order.objects.filter(number=data["order"]).first()
+        order = orders_visible(request.user).filter(number=data["order"]).first()
         if order is None:
             raise ValidationError("The request is not valid.", fields={"order": ["Unknown order."]})
         by_number = dict(OrderLine.objects.filter(order=order).values_list("line_number", "pk"))
@@ -96,7 +101,7 @@ class ReturnCreateApi(WriteApi):
             customer_comment=data["customer_comment"],
             restock_location=data.get("restock_location"),
         )
-        response = _detail(created.number)
+        response = _detail(request, created.number)
         response.status_code = 201
         return response
 
@@ -106,7 +111,7 @@ class ReturnDetailApi(APIView):
 
     @extend_schema(tags=["returns"], summary="A return with its lines", responses={200: ReturnDetailSerializer})
     def get(self, request, number: str):
-        return _detail(number)
+        return _detail(request, number)
 
 
 def _action(service, input_serializer, summary: str, description: str = ""):
@@ -120,10 +125,10 @@ def _action(service, input_serializer, summary: str, description: str = ""):
             responses={200: ReturnDetailSerializer, **_WRITE_ERRORS},
         )
         def post(self, request, number: str):
-            pk = _request_id(number)
+            pk = _request_id(request, number)
             data = validated_input(input_serializer, request.data)
             service(request=pk, actor=request.user, **data)
-            return _detail(number)
+            return _detail(request, number)
 
     ReturnActionApi.__name__ = ReturnActionApi.__qualname__ = f"Return{service.__name__.split('_')[1].title()}Api"
     return ReturnActionApi
@@ -156,7 +161,7 @@ class ReturnLabelApi(FileDownloadApi):
         responses={(200, "application/pdf"): PDF_RESPONSE},
     )
     def get(self, request, number: str):
-        found = ReturnRequest.objects.get(pk=_request_id(number))
+        found = ReturnRequest.objects.get(pk=_request_id(request, number))
         if not found.label:
             raise NotFoundError(f"Return {number} has no label.", code="label_not_found")
         return FileResponse(found.label.open("rb"), content_type="application/pdf", filename=f"{number}-label.pdf")
