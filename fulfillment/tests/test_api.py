@@ -579,7 +579,8 @@ def test_a_wave_of_chosen_shipments_refuses_unknown_numbers_and_users_without_th
     assert created.status_code == 201
     assert [s["number"] for s in created.json()["shipments"]] == [paris.number]
     assert created.json()["criteria"]["shipments"] == [paris.pk]
-    assert wms.get(f"{API}waves/NOPE/").status_code == 404
+    assert warehouse.get(f"{API}waves/NOPE/").status_code == 404
+    assert wms.get(f"{API}waves/{created.json()['number']}/").status_code == 403  # waves are the warehouse's
 
 
 # --- the shipment list ---------------------------------------------------------------------------

@@ -19,7 +19,8 @@ def boss(db):
 
 @pytest.fixture
 def web(db):
-    return Channel.objects.create(code="web", name="Web store", kind="web")
+    # The API client fixture may have made it already: the channel its role is scoped to.
+    return Channel.objects.get_or_create(code="web", defaults={"name": "Web store", "kind": "web"})[0]
 
 
 @pytest.fixture

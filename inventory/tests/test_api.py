@@ -55,6 +55,15 @@ def written() -> dict[str, int]:
 
 
 @pytest.fixture
+def controller(db):
+    """Whoever adjusts stock by hand: the finance manager (no API client role may)."""
+    user = make_user(roles.FINANCE_MANAGER, username="controller")
+    client = token_client(user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
 def api(db):
     """An integration (a 3PL): the 3PL API client role, with its token."""
     user = make_user(roles.API_3PL, username="3pl")
@@ -518,12 +527,12 @@ def adjustment(**overrides) -> dict:
 
 
 @pytest.mark.django_db
-def test_an_adjustment_writes_one_ledger_row_with_its_reason(api, locations, product, receive):
+def test_an_adjustment_writes_one_ledger_row_with_its_reason(controller, locations, product, receive):
     mug = product("MUG")
     receive(mug, locations["paris"], 10)
     movements = StockMovement.objects.count()
 
-    response = api.post(f"{API}adjustments/", adjustment(), format="json")
+    response = controller.post(f"{API}adjustments/", adjustment(), format="json")
 
     assert response.status_code == 201
     assert response.json() == {
@@ -545,18 +554,19 @@ def test_an_adjustment_writes_one_ledger_row_with_its_reason(api, locations, pro
         0,
         "Broken in the rack",
         "ADJ-1",
-        api.user,
+        controller.user,
     )
     assert stock(mug, locations["paris"]) == (8, 0)
 
 
 @pytest.mark.django_db
-def test_the_warehouse_may_not_adjust_stock(locations, product, receive):
+@pytest.mark.parametrize("role", [roles.WAREHOUSE, roles.API_3PL])
+def test_the_warehouse_and_the_3pl_may_not_adjust_stock(role, locations, product, receive):
     mug = product("MUG")
     receive(mug, locations["paris"], 10)
     before = written()
 
-    response = token_client(make_user(roles.WAREHOUSE)).post(f"{API}adjustments/", adjustment(), format="json")
+    response = token_client(make_user(role)).post(f"{API}adjustments/", adjustment(), format="json")
 
     assert response.status_code == 403
     assert error_of(response)["extra"] == {"permission": "inventory.adjust_stock"}
@@ -565,13 +575,13 @@ def test_the_warehouse_may_not_adjust_stock(locations, product, receive):
 
 
 @pytest.mark.django_db
-def test_an_adjustment_below_what_is_reserved_is_a_conflict(api, locations, web, product, receive, place_order):
+def test_an_adjustment_below_what_is_reserved_is_a_conflict(controller, locations, web, product, receive, place_order):
     mug = product("MUG")
     receive(mug, locations["paris"], 5)
     place_order({"MUG": 3})
     before = written()
 
-    response = api.post(f"{API}adjustments/", adjustment(delta=-3), format="json")
+    response = controller.post(f"{API}adjustments/", adjustment(delta=-3), format="json")
 
     assert response.status_code == 409
     assert error_of(response)["code"] == "adjustment_below_reserved"
@@ -580,13 +590,13 @@ def test_an_adjustment_below_what_is_reserved_is_a_conflict(api, locations, web,
 
 
 @pytest.mark.django_db
-def test_an_adjustment_needs_a_reason_a_known_sku_and_a_non_zero_delta(api, locations, product, receive):
+def test_an_adjustment_needs_a_reason_a_known_sku_and_a_non_zero_delta(controller, locations, product, receive):
     receive(product("MUG"), locations["paris"], 5)
     before = written()
 
-    no_reason = api.post(f"{API}adjustments/", adjustment(note="  "), format="json")
-    unknown = api.post(f"{API}adjustments/", adjustment(sku="NOPE"), format="json")
-    zero = api.post(f"{API}adjustments/", adjustment(delta=0), format="json")
+    no_reason = controller.post(f"{API}adjustments/", adjustment(note="  "), format="json")
+    unknown = controller.post(f"{API}adjustments/", adjustment(sku="NOPE"), format="json")
+    zero = controller.post(f"{API}adjustments/", adjustment(delta=0), format="json")
 
     assert [r.status_code for r in (no_reason, unknown, zero)] == [400, 400, 400]
     assert error_of(no_reason)["extra"] == {"fields": {"note": ["Required."]}}
@@ -596,14 +606,16 @@ def test_an_adjustment_needs_a_reason_a_known_sku_and_a_non_zero_delta(api, loca
 
 
 @pytest.mark.django_db
-def test_an_adjustment_sent_again_with_its_idempotency_key_is_replayed_not_repeated(api, locations, product, receive):
+def test_an_adjustment_sent_again_with_its_idempotency_key_is_replayed_not_repeated(
+    controller, locations, product, receive
+):
     mug = product("MUG")
     receive(mug, locations["paris"], 10)
-    first = api.post(f"{API}adjustments/", adjustment(), format="json", HTTP_IDEMPOTENCY_KEY="adj-1")
+    first = controller.post(f"{API}adjustments/", adjustment(), format="json", HTTP_IDEMPOTENCY_KEY="adj-1")
     before = written()
 
-    again = api.post(f"{API}adjustments/", adjustment(), format="json", HTTP_IDEMPOTENCY_KEY="adj-1")
-    other = api.post(f"{API}adjustments/", adjustment(delta=-1), format="json", HTTP_IDEMPOTENCY_KEY="adj-1")
+    again = controller.post(f"{API}adjustments/", adjustment(), format="json", HTTP_IDEMPOTENCY_KEY="adj-1")
+    other = controller.post(f"{API}adjustments/", adjustment(delta=-1), format="json", HTTP_IDEMPOTENCY_KEY="adj-1")
 
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.content == first.content
@@ -612,7 +624,7 @@ def test_an_adjustment_sent_again_with_its_idempotency_key_is_replayed_not_repea
     assert written() == before
     assert stock(mug, locations["paris"]) == (8, 0)
     record = IdempotencyRecord.objects.get(key="adj-1")
-    assert (record.client, record.response_status) == (api.user, 201)
+    assert (record.client, record.response_status) == (controller.user, 201)
 
 
 # --- cycle counts --------------------------------------------------------------------------------
