@@ -6,10 +6,8 @@ client's order is looked up as if it did not exist (404). The apps above filter 
 `order_scope_q` and look orders up with `order_find`; none filters by channel on its own.
 """
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.contrib.postgres.aggregates import ArrayAgg
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 from django.utils import timezone
@@ -38,20 +36,15 @@ def channel_scope(user) -> frozenset[int] | None:
         return frozenset()
     if hasattr(user, _SCOPE_ATTRIBUTE):
         return getattr(user, _SCOPE_ATTRIBUTE)
-    row = (
-        get_user_model()
-        .objects.filter(pk=user.pk)
-        .annotate(
-            is_client=Exists(ApiClient.objects.filter(user=OuterRef("pk"))),
-            in_api_role=Exists(Group.objects.filter(user=OuterRef("pk"), name__in=API_CLIENT_GROUPS.values())),
-            channel_ids=ArrayAgg(
-                "api_client__channels", filter=Q(api_client__channels__isnull=False), default=Value([])
-            ),
-        )
-        .values_list("is_client", "in_api_role", "channel_ids")
-        .first()
+    # Portable (SQLite runs the demo): the client's channels, else whether an API role holds the user.
+    client = ApiClient.objects.filter(user_id=user.pk).values_list("pk", flat=True).first()
+    is_client = client is not None
+    channel_ids = (
+        list(ApiClient.channels.through.objects.filter(apiclient_id=client).values_list("channel_id", flat=True))
+        if is_client
+        else []
     )
-    is_client, in_api_role, channel_ids = row or (False, True, [])
+    in_api_role = not is_client and Group.objects.filter(user=user.pk, name__in=API_CLIENT_GROUPS.values()).exists()
     scope = frozenset(channel_ids) if is_client or in_api_role else None
     setattr(user, _SCOPE_ATTRIBUTE, scope)
     return scope
