@@ -6,6 +6,7 @@ client's order is looked up as if it did not exist (404). The apps above filter 
 `order_scope_q` and look orders up with `order_find`; none filters by channel on its own.
 """
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Lower
@@ -15,7 +16,7 @@ from django.utils import timezone
 from oms.core.errors import NotFoundError
 from oms.core.numbering import format_number
 from orders.choices import API_CLIENT_GROUPS, HoldReason, OrderStatus
-from orders.models import ApiClient, Channel, Order, OrderEvent, OrderHold, OrderLine
+from orders.models import Channel, Order, OrderEvent, OrderHold, OrderLine
 from orders.services import TERMINAL_OR_SHIPPED
 
 # --- what a user may reach -------------------------------------------------------------------------
@@ -36,15 +37,17 @@ def channel_scope(user) -> frozenset[int] | None:
         return frozenset()
     if hasattr(user, _SCOPE_ATTRIBUTE):
         return getattr(user, _SCOPE_ATTRIBUTE)
-    # Portable (SQLite runs the demo): the client's channels, else whether an API role holds the user.
-    client = ApiClient.objects.filter(user_id=user.pk).values_list("pk", flat=True).first()
-    is_client = client is not None
-    channel_ids = (
-        list(ApiClient.channels.through.objects.filter(apiclient_id=client).values_list("channel_id", flat=True))
-        if is_client
-        else []
+    # One query, portable (SQLite runs the demo): a row per channel of the client (one row with no
+    # client or no channel), each saying whether an API role group holds the user.
+    rows = list(
+        get_user_model()
+        .objects.filter(pk=user.pk)
+        .annotate(in_api_role=Exists(Group.objects.filter(user=OuterRef("pk"), name__in=API_CLIENT_GROUPS.values())))
+        .values_list("in_api_role", "api_client__pk", "api_client__channels")
     )
-    in_api_role = not is_client and Group.objects.filter(user=user.pk, name__in=API_CLIENT_GROUPS.values()).exists()
+    in_api_role = not rows or rows[0][0]
+    is_client = bool(rows) and rows[0][1] is not None
+    channel_ids = [channel for _role, _client, channel in rows if channel is not None]
     scope = frozenset(channel_ids) if is_client or in_api_role else None
     setattr(user, _SCOPE_ATTRIBUTE, scope)
     return scope

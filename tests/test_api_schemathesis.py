@@ -65,7 +65,8 @@ from returns.tests.fixtures import delivered_order
 
 # django_db: pytest-django creates the test database only for a session with a test that asks for
 # it. The test itself reads nothing: the module's fixture seeds and commits, the server answers.
-pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+# The whole run (seed, server, 82 operations x 5 roles) takes minutes on a shared 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.django_db, pytest.mark.timeout(1200)]
 
 MAX_EXAMPLES = 3
 SERVER_START_SECONDS = 60

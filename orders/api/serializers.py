@@ -11,6 +11,7 @@ from rest_framework import serializers
 from oms.core.api import (
     AddressField,
     AddressInputSerializer,  # noqa: F401 (the address rules the order API documents; its test reads them here)
+    CurrencyField,
     MoneyField,
     PlainChoiceField,
     StrictInputSerializer,
@@ -32,8 +33,8 @@ TAX_RATE = {**RATE, "min_value": 0, "max_value": 1}
 @extend_schema_field(
     {"type": "string", "enum": sorted(CURRENCIES), "nullable": True, "description": "ISO 4217, in use today."}
 )
-class CurrencyCodeField(serializers.CharField):
-    """An ISO 4217 code of a currency in use (the service checks it, in any letter case)."""
+class CurrencyCodeField(CurrencyField):
+    """An ISO 4217 code of a currency in use, in any letter case (refused here with the other fields)."""
 
 
 class CustomerInputSerializer(StrictInputSerializer):
