@@ -3,7 +3,6 @@ the fields and base views, the error responses of the schema and the permission 
 more than one app. An app's API imports these from here, never from another app's API.
 """
 
-import datetime
 import logging
 from collections.abc import Mapping
 from decimal import Decimal
@@ -31,8 +30,7 @@ from oms.core.addresses import MAX_LENGTH as ADDRESS_MAX_LENGTH
 from oms.core.errors import ApplicationError, ValidationError
 from oms.core.idempotency import HEADER as IDEMPOTENCY_HEADER
 from oms.core.idempotency import IdempotentAPIMixin
-from oms.core.inputs import PLACED_AHEAD, datetime_problem
-from oms.core.money import AMOUNT_MAX_TEXT, ZERO, amount_parse, quantize, validate_currency
+from oms.core.money import CURRENCIES, quantize, validate_currency
 from oms.core.parsers import JSONBodyParser
 
 logger = logging.getLogger(__name__)
@@ -334,9 +332,10 @@ class MoneyField(serializers.Field):
         return str(rounded if rounded == amount else Decimal(amount).normalize())
 
 
-@extend_schema_field({"type": "string", "pattern": "^[A-Za-z]{3}$", "example": "EUR"})
+@extend_schema_field({"type": "string", "enum": sorted(CURRENCIES), "description": "ISO 4217, in use today."})
 class CurrencyField(serializers.CharField):
-    """An ISO 4217 code of a currency in use (oms.core.money.CURRENCIES), answered in upper case."""
+    """An ISO 4217 code of a currency in use (oms.core.money.CURRENCIES), in any letter case; answered
+    in upper case, refused here with the request's other field errors."""
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data).strip()
@@ -344,55 +343,6 @@ class CurrencyField(serializers.CharField):
             return validate_currency(value)
         except ValidationError as exc:
             raise serializers.ValidationError(exc.extra["fields"]["currency"]) from None
-
-
-@extend_schema_field(
-    {
-        "type": "string",
-        "format": "decimal",
-        "pattern": r"^-?[0-9]{1,10}(\.[0-9]{1,4})?$",
-        "example": "12.00",
-        "description": f"An amount of at most {AMOUNT_MAX_TEXT}, in the currency's minor unit.",
-    }
-)
-class AmountField(serializers.Field):
-    """An amount sent as a string (or a JSON number): finite, within ±AMOUNT_MAX, at most 4 decimals.
-
-    Whether it fits the currency's minor unit is checked where the currency is known (the service).
-    """
-
-    def __init__(self, *, minimum: Decimal | None = ZERO, **kwargs):
-        self.minimum = minimum
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, (str, int, float)):
-            raise serializers.ValidationError("A valid number is required.")
-        try:
-            amount = amount_parse(data, currency=None, field="amount", minimum=self.minimum)
-        except ValidationError as exc:
-            raise serializers.ValidationError(exc.extra["fields"]["amount"]) from None
-        if amount != amount.quantize(Decimal("0.0001")):
-            raise serializers.ValidationError("At most 4 decimals.")
-        return amount
-
-    def to_representation(self, value):
-        return str(value)
-
-
-class BoundedDateTimeField(serializers.DateTimeField):
-    """A date-time with its offset, not before 2000 and at most `ahead` in the future (None: any)."""
-
-    def __init__(self, *, ahead: datetime.timedelta | None = PLACED_AHEAD, **kwargs):
-        self.ahead = ahead
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, value):
-        parsed = super().to_internal_value(value)
-        problem = datetime_problem(parsed, ahead=self.ahead)
-        if problem:
-            raise serializers.ValidationError(problem)
-        return parsed
 
 
 class UsernameField(serializers.CharField):

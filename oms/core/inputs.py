@@ -92,13 +92,3 @@ def datetime_problem(
         if value > latest:
             return f"Must not be after {latest:%Y-%m-%dT%H:%M}Z."
     return None
-
-
-def datetime_check(value, *, field: str, **window) -> datetime.datetime | None:
-    """`value` (None passes) inside the window, else a ValidationError on `field`."""
-    if value is None:
-        return None
-    problem = datetime_problem(value, **window)
-    if problem:
-        raise ValidationError(f"{field}: {problem}", code="invalid", fields={field: [problem]})
-    return value

@@ -5,7 +5,6 @@ use the same dotted keys (`lines.0.quantity`) that `validated_input` gives DRF's
 client reads one error format whichever layer refused the request.
 """
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from oms.core.api import (
@@ -17,7 +16,7 @@ from oms.core.api import (
     StrictInputSerializer,
     UsernameField,
 )
-from oms.core.money import AMOUNT_MAX, CURRENCIES
+from oms.core.money import AMOUNT_MAX
 from orders.choices import CancelReason, FulfillmentStatus, HoldReason, OrderStatus, PaymentStatus
 from orders.fraud_details import order_data_for
 from orders.labels import order_customer_label
@@ -28,13 +27,6 @@ from orders.services._common import MAX_LINES, MAX_QUANTITY, MAX_TEXT
 # The bounds the services hold amounts, rates and scores to (the schema states them).
 AMOUNT = {**MONEY, "min_value": 0, "max_value": AMOUNT_MAX}
 TAX_RATE = {**RATE, "min_value": 0, "max_value": 1}
-
-
-@extend_schema_field(
-    {"type": "string", "enum": sorted(CURRENCIES), "nullable": True, "description": "ISO 4217, in use today."}
-)
-class CurrencyCodeField(CurrencyField):
-    """An ISO 4217 code of a currency in use, in any letter case (refused here with the other fields)."""
 
 
 class CustomerInputSerializer(StrictInputSerializer):
@@ -104,7 +96,7 @@ class OrderCreateInputSerializer(StrictInputSerializer):
         max_length=128,
         help_text="The channel's own id: importing it again returns the existing order (200).",
     )
-    currency = CurrencyCodeField(
+    currency = CurrencyField(
         required=False, allow_null=True, max_length=3, help_text="ISO 4217; the channel's currency by default."
     )
     prices_include_tax = serializers.BooleanField(required=False, allow_null=True)
